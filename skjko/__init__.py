@@ -1,0 +1,20 @@
+"""skjko: scikit-learn density estimation with JKO-iFlow normalizing flows."""
+
+from .divergence import divergence_exact, divergence_hutchinson
+from .estimator import JKOFlowDensity
+from .flow import BlockFlow, standard_normal_log_prob
+from .ode_block import ODEBlock
+from .velocity import VelocityMLP
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BlockFlow",
+    "JKOFlowDensity",
+    "ODEBlock",
+    "VelocityMLP",
+    "divergence_exact",
+    "divergence_hutchinson",
+    "standard_normal_log_prob",
+    "__version__",
+]
