@@ -1,0 +1,21 @@
+"""scikit-learn's estimator checks, run against small, fast JKOFlowDensity models."""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skjko import JKOFlowDensity
+
+
+def fast_estimators():
+    """Tiny networks and few iterations: the checks test the API, not the fit quality."""
+    return [JKOFlowDensity(hidden_sizes=(8,), n_blocks=2, n_steps=1, max_iter=3, batch_size=64,
+                           device="cpu", random_state=0)]
+
+
+def expected_failed_checks(estimator):
+    """Every check is expected to pass."""
+    return {}
+
+
+@parametrize_with_checks(fast_estimators(), expected_failed_checks=expected_failed_checks)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
