@@ -299,8 +299,8 @@ class JKOFlowDensity(DensityMixin, TransformerMixin, BaseEstimator):
         return tags
 
     def __getstate__(self):
-        state = super().__getstate__()
-        if "flow_" in state and self.flow_ is not None:
+        state = dict(super().__getstate__())  # a copy: object.__getstate__ gives __dict__ itself
+        if "flow_" in state and self.device_.type != "cpu":
             # Pickles hold CPU tensors so they load on machines without CUDA.
             state["flow_"] = copy.deepcopy(self.flow_).cpu()
         return state
