@@ -4,6 +4,7 @@ from .divergence import divergence_exact, divergence_hutchinson
 from .estimator import JKOFlowDensity
 from .flow import BlockFlow, standard_normal_log_prob
 from .ode_block import ODEBlock
+from .plotting import plot_history
 from .velocity import VelocityMLP
 
 __version__ = "0.1.0"
@@ -15,6 +16,7 @@ __all__ = [
     "VelocityMLP",
     "divergence_exact",
     "divergence_hutchinson",
+    "plot_history",
     "standard_normal_log_prob",
     "__version__",
 ]

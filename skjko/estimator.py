@@ -8,12 +8,13 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, DensityMixin, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.model_selection import train_test_split
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._device import resolve_device
 from .flow import BlockFlow
-from .jko import train_jko_flow
+from .jko import BlockFit, JKOTrainer
 from .velocity import VelocityMLP
 
 FLOAT_DTYPES = (np.float64, np.float32)
@@ -49,19 +50,53 @@ class JKOFlowDensity(DensityMixin, TransformerMixin, BaseEstimator):
     n_steps : int, default=3
         RK4 steps per block.
     max_iter : int, default=500
-        Optimizer (Adam) steps per block.
+        Maximum optimizer (Adam) steps per block and round.
     batch_size : int, default=1000
         Rows per optimizer step, and per chunk when scoring, transforming or
         sampling (which bounds memory).
     learning_rate : float, default=1e-3
         Adam learning rate.
+    early_stopping : 'auto' or bool, default='auto'
+        Hold out ``validation_fraction`` of the rows and use their exact
+        log-likelihood to (i) keep each block's best iterate and stop it after
+        ``n_iter_no_change`` checks without improvement, and (ii) stop adding
+        blocks after ``n_blocks_no_change`` blocks without improvement,
+        keeping the best prefix of blocks. 'auto' enables it when the
+        validation split would hold at least 100 rows, as
+        ``HistGradientBoostingClassifier`` does for large data.
+    validation_fraction : float, default=0.1
+        Fraction of the rows held out when early stopping is on.
+    n_iter_no_change : int, default=5
+        Validation checks without improvement before a block stops.
+    validation_interval : int, default=25
+        Optimizer steps between two validation checks.
+    n_blocks_no_change : int, default=1
+        Blocks without validation improvement before no more are added.
+    n_reparam : int, default=0
+        Rounds of time reparametrization after the blocks are grown: each
+        block's step is rescaled so that every block moves an equal share of
+        the total W2 distance, h_k ← (1 − η) h_k + η h_k W̄ / W_k with
+        W_k = (E‖T_k(x) − x‖²)^½ and W̄ their mean, then every block is
+        retrained from its current weights.
+    eta : float, default=0.5
+        Damping η of the reparametrization, in (0, 1].
+    n_refine : int, default=0
+        Rounds of refinement after reparametrization: every block's time
+        interval is split in two (twice the blocks, h_k / 2 each), starting
+        from the coarse block's weights, and every block is fine-tuned.
+    warm_start : bool, default=False
+        When True, ``fit`` continues from the fitted blocks: it adds blocks up
+        to ``n_blocks`` if growing had not stopped on ``tol`` or validation,
+        then runs ``n_reparam`` and ``n_refine`` further rounds. The
+        standardization of the first fit is kept.
     device : {'auto', 'cpu', 'cuda', 'cuda:N'} or torch.device, default='auto'
         Where to train and evaluate; 'auto' picks CUDA when available.
     random_state : int, RandomState instance or None, default=None
         Seeds the network initialisation, minibatches and Hutchinson probes.
         The same value on CPU gives the same model.
     verbose : int, default=0
-        Print one line per block when positive.
+        1: a progress bar while each block trains and a summary line after
+        it; 2: progress bars stay on screen; 0: silent.
 
     Attributes
     ----------
@@ -69,14 +104,23 @@ class JKOFlowDensity(DensityMixin, TransformerMixin, BaseEstimator):
         The fitted blocks (``flow_.blocks``), in float64, on ``device_``.
     n_blocks_ : int
         Number of blocks kept.
+    step_sizes_ : list of float
+        Step size h_k of each kept block.
     n_iter_ : int
-        Optimizer steps taken over all blocks.
+        Optimizer steps taken over all blocks and rounds.
     history_ : list of dict
-        Per block: ``block``, ``h``, ``n_iter``, final ``loss`` (with its
-        ``kl_loss`` and ``w2_loss`` parts), ``w2_movement`` E‖x − T_k(x)‖²,
-        ``w2_ratio``, ``seconds`` and ``diverged``.
+        One row per block and round (``pandas.DataFrame(history_)`` reads
+        it): ``round`` ('grow', 'reparam 1', 'refine 1', ...), ``block``,
+        ``h``, ``n_iter``, ``best_iter`` (the iterate kept), the last
+        training ``loss`` with its ``kl_loss`` and ``w2_loss`` parts,
+        ``val_nll`` (validation NLL of the flow up to this block, standardized
+        space; nan without validation), ``w2_movement`` E‖x − T_k(x)‖²,
+        ``w2_ratio`` (over E‖T_k(x)‖²), ``seconds`` and ``diverged``.
+        :func:`skjko.plot_history` draws it.
     stop_reason_ : str
-        Why training stopped adding blocks: ``'tol'``, ``'n_blocks'`` or ``'diverged'``.
+        Why no more blocks were added: ``'n_blocks'``, ``'tol'``,
+        ``'validation'`` (blocks kept up to the best validation NLL),
+        ``'diverged'`` or ``'interrupted'`` (KeyboardInterrupt).
     mean_ : ndarray of shape (n_features,)
         Per-feature mean used for the internal standardization.
     scale_ : ndarray of shape (n_features,)
@@ -115,6 +159,15 @@ class JKOFlowDensity(DensityMixin, TransformerMixin, BaseEstimator):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "early_stopping": [StrOptions({"auto"}), "boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "validation_interval": [Interval(Integral, 1, None, closed="left")],
+        "n_blocks_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_reparam": [Interval(Integral, 0, None, closed="left")],
+        "eta": [Interval(Real, 0, 1, closed="right")],
+        "n_refine": [Interval(Integral, 0, None, closed="left")],
+        "warm_start": ["boolean"],
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -122,7 +175,10 @@ class JKOFlowDensity(DensityMixin, TransformerMixin, BaseEstimator):
 
     def __init__(self, *, h=1.0, h_growth=1.4, h_max=5.0, n_blocks=4, tol=0.01,
                  hidden_sizes=(128, 128, 128), n_steps=3, max_iter=500, batch_size=1000,
-                 learning_rate=1e-3, device="auto", random_state=None, verbose=0):
+                 learning_rate=1e-3, early_stopping="auto", validation_fraction=0.1,
+                 n_iter_no_change=5, validation_interval=25, n_blocks_no_change=1, n_reparam=0,
+                 eta=0.5, n_refine=0, warm_start=False, device="auto", random_state=None,
+                 verbose=0):
         self.h = h
         self.h_growth = h_growth
         self.h_max = h_max
@@ -133,6 +189,15 @@ class JKOFlowDensity(DensityMixin, TransformerMixin, BaseEstimator):
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.validation_interval = validation_interval
+        self.n_blocks_no_change = n_blocks_no_change
+        self.n_reparam = n_reparam
+        self.eta = eta
+        self.n_refine = n_refine
+        self.warm_start = warm_start
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -153,30 +218,75 @@ class JKOFlowDensity(DensityMixin, TransformerMixin, BaseEstimator):
         self : JKOFlowDensity
             The fitted estimator.
         """
-        X = validate_data(self, X, dtype=FLOAT_DTYPES, ensure_min_samples=2)
+        continuing = self.warm_start and hasattr(self, "flow_")
+        X = validate_data(self, X, dtype=FLOAT_DTYPES, ensure_min_samples=2,
+                          reset=not continuing)
         hidden_sizes = self._validated_hidden_sizes()
         device = resolve_device(self.device)
-        X64 = X.astype(np.float64, copy=False)
-        self.mean_ = X64.mean(axis=0)
-        self.scale_ = _nonzero_scale(X64.std(axis=0), self.mean_)
+        if continuing:
+            flow, steps, history = self.flow_, list(self.step_sizes_), list(self.history_)
+            grow = self.stop_reason_ in ("n_blocks", "interrupted")
+        else:
+            X64 = X.astype(np.float64, copy=False)
+            self.mean_ = X64.mean(axis=0)
+            self.scale_ = _nonzero_scale(X64.std(axis=0), self.mean_)
+            flow, steps, history, grow = BlockFlow(), [], [], True
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        X_train, X_val = self._validation_split(self._standardize(X), seed)
+        as_tensor = lambda a: None if a is None else torch.tensor(  # noqa: E731
+            a, dtype=torch.float32, device=device)
+        trainer = JKOTrainer(
+            flow.float().to(device).requires_grad_(True), steps, history, as_tensor(X_train),
+            as_tensor(X_val), BlockFit(self.max_iter, self.batch_size, self.learning_rate,
+                                       self.n_iter_no_change, self.validation_interval),
+            self.verbose)
+        stop_reason = self.stop_reason_ if continuing else "n_blocks"
         cuda_devices = [device] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=cuda_devices):
             torch.manual_seed(seed)
-            x = torch.tensor((X64 - self.mean_) / self.scale_, dtype=torch.float32,
-                             device=device)
-            flow, self.history_, self.stop_reason_ = train_jko_flow(
-                x, lambda: VelocityMLP(x.shape[1], hidden_sizes).to(device),
-                h=self.h, h_growth=self.h_growth, h_max=self.h_max, n_blocks=self.n_blocks,
-                tol=self.tol, n_steps=self.n_steps, max_iter=self.max_iter,
-                batch_size=self.batch_size, learning_rate=self.learning_rate,
-                verbose=self.verbose)
+            try:
+                if grow:
+                    stop_reason = trainer.grow(
+                        self.n_blocks, self.h, self.h_growth, self.h_max, self.tol,
+                        self.n_blocks_no_change,
+                        lambda: VelocityMLP(X.shape[1], hidden_sizes).to(device), self.n_steps)
+                self._run_rounds(trainer)
+            except KeyboardInterrupt:
+                warnings.warn(f"fit interrupted: kept the {len(trainer.flow)} finished "
+                              "block(s); the model is usable.", UserWarning)
+                stop_reason = "interrupted"
         # Evaluate in float64: scores must not depend on how rows are batched.
-        self.flow_ = flow.double().eval().requires_grad_(False)
-        self.n_blocks_ = len(flow)
+        self.flow_ = trainer.flow.double().eval().requires_grad_(False)
+        self.step_sizes_ = trainer.step_sizes
+        self.history_ = trainer.history
+        self.stop_reason_ = stop_reason
+        self.n_blocks_ = len(self.flow_)
         self.n_iter_ = sum(record["n_iter"] for record in self.history_)
         self.device_ = device
         return self
+
+    def _run_rounds(self, trainer):
+        """The papers' improvement rounds: reparametrization, then refinement."""
+        done = {record["round"] for record in trainer.history}
+        for kind, n_rounds in (("reparam", self.n_reparam), ("refine", self.n_refine)):
+            first = 1 + sum(name.startswith(kind) for name in done)
+            for number in range(first, first + n_rounds):
+                if kind == "reparam":
+                    trainer.reparametrize(self.eta, f"reparam {number}")
+                else:
+                    trainer.refine(f"refine {number}")
+
+    def _validation_split(self, U, seed):
+        """Training and validation rows (None when early stopping is off)."""
+        n_val = int(np.ceil(self.validation_fraction * U.shape[0]))
+        enabled = (n_val >= 100 if self.early_stopping == "auto" else self.early_stopping)
+        if not enabled:
+            return U, None
+        if n_val < 2 or U.shape[0] - n_val < 2:
+            raise ValueError(f"early_stopping needs at least 2 training and 2 validation rows; "
+                             f"{U.shape[0]} rows with validation_fraction="
+                             f"{self.validation_fraction} leave {U.shape[0] - n_val} and {n_val}.")
+        return train_test_split(U, test_size=n_val, random_state=seed)
 
     def _validated_hidden_sizes(self):
         sizes = tuple(self.hidden_sizes)

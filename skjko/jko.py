@@ -3,43 +3,47 @@
 Block k is trained alone on the training set pushed through blocks 1..k-1, by
 minimising over its velocity f_k
 
-    E[½‖T_k(x)‖² − ∫₀¹ div f_k(x(t)) dt] + E‖T_k(x) − x‖² / (2 h_k),
+    E[½‖T_k(x)‖² − ∫ div f_k(x(t)) dt] + E‖T_k(x) − x‖² / (2 h_k),
 
 the KL divergence to N(0, I) (up to a constant) plus the Wasserstein-2
-proximal term of the JKO scheme.
+proximal term of the JKO scheme. :class:`JKOTrainer` runs the papers' rounds
+on a :class:`~skjko.flow.BlockFlow`: growing it block by block, time
+reparametrization (equal W2 movement per block) and refinement (every block
+split in two).
 """
 
 import copy
+import math
 import time
 import warnings
 from dataclasses import asdict, dataclass
 
 import torch
 from sklearn.exceptions import ConvergenceWarning
+from tqdm.auto import tqdm
 
-from .flow import BlockFlow
+from .flow import BlockFlow, standard_normal_log_prob
 from .ode_block import ODEBlock
 
-
-@dataclass
-class BlockRecord:
-    """What training one block did; ``asdict`` of it is a row of ``history_``."""
-
-    block: int
-    h: float
-    n_iter: int
-    loss: float
-    kl_loss: float
-    w2_loss: float
-    w2_movement: float
-    w2_ratio: float
-    seconds: float
-    diverged: bool
+#: A validation NLL must drop by more than this (nats) to count as better.
+IMPROVEMENT = 1e-4
 
 
 def step_sizes(h: float, h_growth: float, h_max: float, n_blocks: int) -> list:
     """JKO step sizes h_k = min(h · h_growth^k, h_max) for k = 0..n_blocks-1."""
     return [min(h * h_growth**k, h_max) for k in range(n_blocks)]
+
+
+def reparametrized_step_sizes(step_sizes_, movements, eta: float) -> list:
+    """New h_k that give every block an equal share of the total W2 distance.
+
+    A JKO step moves the data about in proportion to h_k, so block k's step is
+    rescaled by W̄ / W_k, with W_k = sqrt(E‖T_k(x) − x‖²) its W2 movement and
+    W̄ their mean, damped by ``eta``: h_k ← (1 − η) h_k + η h_k W̄ / W_k.
+    """
+    distances = [math.sqrt(max(m, 1e-12)) for m in movements]
+    mean = sum(distances) / len(distances)
+    return [(1 - eta) * h + eta * h * mean / w for h, w in zip(step_sizes_, distances)]
 
 
 def rademacher_like(x: torch.Tensor) -> torch.Tensor:
@@ -76,105 +80,292 @@ def push_forward(block: ODEBlock, x: torch.Tensor, batch_size: int) -> torch.Ten
     return torch.cat([block(chunk, divergence="none")[0] for chunk in x.split(batch_size)])
 
 
-def train_block(block: ODEBlock, x: torch.Tensor, h: float, *, max_iter: int, batch_size: int,
-                learning_rate: float, max_grad_norm: float = 1.0):
+class ValidationData:
+    """Held-out rows pushed through the blocks so far, with their accumulated log-det.
+
+    Their exact negative log-likelihood under the flow (in the standardized
+    space) is what early stopping and block selection compare.
+    """
+
+    def __init__(self, x: torch.Tensor, batch_size: int):
+        self.x = x
+        self.log_det = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
+        self.batch_size = batch_size
+
+    @torch.no_grad()
+    def _through(self, block):
+        pieces = [block(chunk, divergence="exact") for chunk in self.x.split(self.batch_size)]
+        return torch.cat([y for y, _ in pieces]), torch.cat([d for _, d in pieces])
+
+    def nll(self, block: ODEBlock = None) -> float:
+        """Mean NLL of the flow so far, followed by ``block`` if given."""
+        y, log_det = (self.x, self.log_det) if block is None else self._through(block)
+        if block is not None:
+            log_det = self.log_det + log_det
+        return -(standard_normal_log_prob(y) + log_det).mean().item()
+
+    def push(self, block: ODEBlock) -> "ValidationData":
+        """Move the rows through ``block`` (after it is accepted)."""
+        self.x, log_det = self._through(block)
+        self.log_det = self.log_det + log_det
+        return self
+
+
+@dataclass
+class BlockFit:
+    """Settings for training one block (the estimator's parameters of the same names)."""
+
+    max_iter: int
+    batch_size: int
+    learning_rate: float
+    n_iter_no_change: int = 5
+    validation_interval: int = 25
+    max_grad_norm: float = 1.0
+
+
+@dataclass
+class BlockRecord:
+    """What training one block did in one round; ``asdict`` of it is a row of ``history_``."""
+
+    round: str
+    block: int
+    h: float
+    n_iter: int
+    best_iter: int
+    loss: float
+    kl_loss: float
+    w2_loss: float
+    val_nll: float
+    w2_movement: float
+    w2_ratio: float
+    seconds: float
+    diverged: bool
+
+
+def train_block(block: ODEBlock, x: torch.Tensor, h: float, fit: BlockFit,
+                validation: ValidationData = None, progress=None):
     """Adam on the JKO objective of ``block``; the weights are updated in place.
 
-    A non-finite loss stops the block and restores the last weights that gave
-    a finite one, with a :class:`~sklearn.exceptions.ConvergenceWarning`.
+    With ``validation``, the exact validation NLL is checked every
+    ``fit.validation_interval`` steps; the block ends at the best iterate and
+    stops after ``fit.n_iter_no_change`` checks without improvement. A
+    non-finite loss stops the block and restores the last weights that gave a
+    finite one, with a :class:`~sklearn.exceptions.ConvergenceWarning` left to
+    the caller.
 
     Returns
     -------
-    n_iter : int
-        Optimizer steps taken.
-    losses : tuple of float
-        The last finite (loss, kl_loss, w2_loss).
-    diverged : bool
+    dict
+        ``n_iter``, ``best_iter``, the last finite ``loss``, ``kl_loss`` and
+        ``w2_loss``, ``val_nll`` of the kept weights (nan without validation)
+        and ``diverged``.
     """
-    optimizer = torch.optim.Adam(block.parameters(), lr=learning_rate)
-    batches = minibatch_indices(x.shape[0], batch_size, x.device)
-    losses = (float("nan"),) * 3
-    for n_iter in range(max_iter):
+    optimizer = torch.optim.Adam(block.parameters(), lr=fit.learning_rate)
+    batches = minibatch_indices(x.shape[0], fit.batch_size, x.device)
+    result = dict(n_iter=0, best_iter=0, loss=math.nan, kl_loss=math.nan, w2_loss=math.nan,
+                  val_nll=math.nan, diverged=False)
+    best_state, checks_without_improvement = None, 0
+    if validation is not None:  # the starting weights are a candidate too
+        val_nll = validation.nll(block)
+        if math.isfinite(val_nll):
+            best_state = copy.deepcopy(block.state_dict())
+            result["val_nll"] = val_nll
+    for iteration in range(1, fit.max_iter + 1):
         loss, kl_loss, w2_loss = jko_loss(block, x[next(batches)], h)
         if not torch.isfinite(loss):
-            if n_iter > 0:
+            if iteration > 1:
                 block.load_state_dict(last_good)
-            return n_iter, losses, True
+            result["diverged"] = True
+            break
         last_good = copy.deepcopy(block.state_dict())
-        losses = (loss.item(), kl_loss.item(), w2_loss.item())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(block.parameters(), max_grad_norm)
+        torch.nn.utils.clip_grad_norm_(block.parameters(), fit.max_grad_norm)
         optimizer.step()
-    return max_iter, losses, False
+        result.update(n_iter=iteration, loss=loss.item(), kl_loss=kl_loss.item(),
+                      w2_loss=w2_loss.item())
+        if progress is not None:
+            progress.update(1)
+            progress.set_postfix(loss=f"{result['loss']:.4f}", w2=f"{result['w2_loss']:.4f}",
+                                 val=f"{result['val_nll']:.4f}", refresh=False)
+        if validation is None or (iteration % fit.validation_interval
+                                  and iteration != fit.max_iter):
+            continue
+        val_nll = validation.nll(block)
+        if not math.isfinite(val_nll):
+            continue
+        if best_state is None or val_nll < result["val_nll"] - IMPROVEMENT:
+            best_state, checks_without_improvement = copy.deepcopy(block.state_dict()), 0
+            result.update(best_iter=iteration, val_nll=val_nll)
+        else:
+            checks_without_improvement += 1
+            if checks_without_improvement >= fit.n_iter_no_change:
+                break
+    if best_state is not None:
+        block.load_state_dict(best_state)
+    else:
+        result["best_iter"] = result["n_iter"]
+    return result
 
 
-def train_jko_flow(x: torch.Tensor, make_velocity, *, h, h_growth, h_max, n_blocks, tol,
-                   n_steps, max_iter, batch_size, learning_rate, verbose=0):
-    """Train blocks one after another until the W2 movement is small or ``n_blocks``.
+class JKOTrainer:
+    """Trains the blocks of a :class:`BlockFlow` in JKO rounds.
+
+    The flow, its step sizes and the history are updated block by block, so
+    an interruption leaves every finished block in place.
 
     Parameters
     ----------
-    x : Tensor of shape (n, d)
-        Standardized training data.
-    make_velocity : callable
-        ``make_velocity()`` returns a fresh velocity network for the first
-        block; later blocks start from a copy of the previous block's weights.
-    h, h_growth, h_max, n_blocks, tol, n_steps, max_iter, batch_size, learning_rate
-        As in :class:`skjko.JKOFlowDensity`.
-    verbose : int, default=0
-        Print one line per block when positive.
-
-    Returns
-    -------
     flow : BlockFlow
+        Blocks so far (empty to start).
+    step_sizes : list of float
+        h_k of each block of ``flow``.
     history : list of dict
-        One :class:`BlockRecord` per block, as a dict.
-    stop_reason : str
-        ``"tol"``, ``"n_blocks"`` or ``"diverged"``.
+        Records so far; new rounds append to it.
+    x : Tensor of shape (n, d)
+        Standardized training rows.
+    x_val : Tensor of shape (n_val, d) or None
+        Standardized validation rows (None: no early stopping or selection).
+    fit : BlockFit
+        How each block is trained.
+    verbose : int
+        Progress bars per block when positive.
     """
-    flow, history = BlockFlow(), []
-    velocity = make_velocity()
-    stop_reason = "n_blocks"
-    for k, h_k in enumerate(step_sizes(h, h_growth, h_max, n_blocks)):
+
+    def __init__(self, flow: BlockFlow, step_sizes_: list, history: list, x, x_val,
+                 fit: BlockFit, verbose: int = 0):
+        self.flow, self.step_sizes, self.history = flow, step_sizes_, history
+        self.x, self.x_val, self.fit, self.verbose = x, x_val, fit, verbose
+
+    def _validation(self):
+        return None if self.x_val is None else ValidationData(self.x_val, self.fit.batch_size)
+
+    def _train(self, block, x, validation, h, round_name, index):
+        """Train a copy of ``block``; return it, the pushed data and its record."""
         start = time.perf_counter()
-        if k > 0:
-            velocity = copy.deepcopy(flow.blocks[-1].velocity)  # warm start
-        block = ODEBlock(velocity, n_steps=n_steps)
-        block.train()
-        n_iter, (loss, kl_loss, w2_loss), diverged = train_block(
-            block, x, h_k, max_iter=max_iter, batch_size=batch_size,
-            learning_rate=learning_rate)
+        block = copy.deepcopy(block).train()
+        with tqdm(total=self.fit.max_iter, desc=f"{round_name} block {index + 1} h={h:.3g}",
+                  disable=not self.verbose, leave=self.verbose > 1, mininterval=0.5) as bar:
+            result = train_block(block, x, h, self.fit, validation, bar)
         block.eval()
-        if diverged:
+        y = push_forward(block, x, self.fit.batch_size)
+        if result["diverged"]:
             warnings.warn(
-                f"JKO block {k + 1} diverged (non-finite loss at iteration {n_iter + 1}, "
-                f"h={h_k:.3g}); kept its last finite weights and stopped adding blocks. "
-                "Try a smaller learning_rate or h.", ConvergenceWarning)
-            if n_iter == 0:  # nothing learned in this block: do not keep it
+                f"JKO block {index + 1} diverged ({round_name} round): non-finite loss at "
+                f"iteration {result['n_iter'] + 1} with h={h:.3g}; kept its last finite "
+                "weights. Try a smaller learning_rate or h.", ConvergenceWarning)
+        movement = ((y - x) ** 2).sum(dim=1).mean().item()
+        ratio = movement / max((y * y).sum(dim=1).mean().item(), 1e-12)
+        record = BlockRecord(round_name, index + 1, h, result["n_iter"], result["best_iter"],
+                             result["loss"], result["kl_loss"], result["w2_loss"],
+                             result["val_nll"], movement, ratio, time.perf_counter() - start,
+                             result["diverged"])
+        if self.verbose:
+            print(f"[JKOFlowDensity] {round_name} block {index + 1}: h={h:.3g} "
+                  f"iters={record.n_iter} best={record.best_iter} loss={record.loss:.4f} "
+                  f"val_nll={record.val_nll:.4f} W2={movement:.4f} ratio={ratio:.4f} "
+                  f"({record.seconds:.1f} s)", flush=True)
+        return block, y, record
+
+    def _pushed(self):
+        """Training and validation rows pushed through every block of the flow."""
+        x, validation = self.x, self._validation()
+        for block in self.flow.blocks:
+            x = push_forward(block, x, self.fit.batch_size)
+            if validation is not None:
+                validation.push(block)
+        return x, validation
+
+    def grow(self, n_blocks, h, h_growth, h_max, tol, n_blocks_no_change, make_velocity,
+             n_steps):
+        """Add blocks until ``n_blocks``, a small W2 movement, or no validation gain.
+
+        Block k starts from block k-1's weights. With validation data, blocks
+        are added while the validation NLL improves (``n_blocks_no_change``
+        blocks of patience) and the best prefix is kept.
+
+        Returns
+        -------
+        stop_reason : {"n_blocks", "tol", "validation", "diverged"}
+        """
+        x, validation = self._pushed()
+        best_nll, best_length = math.inf, len(self.flow)
+        blocks_without_improvement, stop_reason = 0, "n_blocks"
+        for k in range(len(self.flow), n_blocks):
+            h_k = min(h * h_growth**k, h_max)
+            velocity = (copy.deepcopy(self.flow.blocks[-1].velocity) if len(self.flow)
+                        else make_velocity())
+            block, y, record = self._train(ODEBlock(velocity, n_steps), x, validation, h_k,
+                                           "grow", k)
+            if not torch.isfinite(y).all() or (record.diverged and record.n_iter == 0):
                 stop_reason = "diverged"
                 break
-        y = push_forward(block, x, batch_size)
-        if not torch.isfinite(y).all():
-            warnings.warn(f"JKO block {k + 1} maps training points to non-finite values; "
-                          "dropped it.", ConvergenceWarning)
-            stop_reason = "diverged"
-            break
-        w2_movement = ((y - x) ** 2).sum(dim=1).mean().item()
-        w2_ratio = w2_movement / max((y * y).sum(dim=1).mean().item(), 1e-12)
-        flow.append(block)
-        x = y
-        record = BlockRecord(k + 1, h_k, n_iter, loss, kl_loss, w2_loss, w2_movement, w2_ratio,
-                             time.perf_counter() - start, diverged)
-        history.append(asdict(record))
-        if verbose:
-            print(f"[JKOFlowDensity] block {k + 1}/{n_blocks}: h={h_k:.3g} iters={n_iter} "
-                  f"loss={loss:.4f} W2={w2_movement:.4f} ratio={w2_ratio:.4f} "
-                  f"({record.seconds:.1f} s)", flush=True)
-        if diverged:
-            stop_reason = "diverged"
-            break
-        if w2_ratio < tol:
-            stop_reason = "tol"
-            break
-    return flow, history, stop_reason
+            self.flow.append(block)
+            self.step_sizes.append(h_k)
+            self.history.append(asdict(record))
+            x = y
+            if record.diverged:
+                stop_reason = "diverged"
+                break
+            if validation is not None:
+                validation.push(block)
+                if record.val_nll < best_nll - IMPROVEMENT:
+                    best_nll, best_length, blocks_without_improvement = (record.val_nll,
+                                                                         len(self.flow), 0)
+                else:
+                    blocks_without_improvement += 1
+                    if blocks_without_improvement >= n_blocks_no_change:
+                        stop_reason = "validation"
+                        break
+            if record.w2_ratio < tol:
+                stop_reason = "tol"
+                break
+        if validation is not None and best_length < len(self.flow):
+            self.truncate(best_length)
+        return stop_reason
+
+    def truncate(self, n_blocks: int):
+        """Keep only the first ``n_blocks`` blocks."""
+        self.flow.blocks = self.flow.blocks[:n_blocks]
+        del self.step_sizes[n_blocks:]
+
+    def block_movements(self) -> list:
+        """E‖T_k(x) − x‖² of every block on the training rows pushed so far."""
+        movements, x = [], self.x
+        for block in self.flow.blocks:
+            y = push_forward(block, x, self.fit.batch_size)
+            movements.append(((y - x) ** 2).sum(dim=1).mean().item())
+            x = y
+        return movements
+
+    def retrain(self, new_step_sizes, round_name):
+        """Retrain every block in order, from its current weights, with new h_k."""
+        x, validation = self.x, self._validation()
+        for k, h_k in enumerate(new_step_sizes):
+            block, y, record = self._train(self.flow.blocks[k], x, validation, h_k,
+                                           round_name, k)
+            if not torch.isfinite(y).all():
+                warnings.warn(f"JKO block {k + 1} maps training points to non-finite values "
+                              f"in the {round_name} round; kept its previous weights.",
+                              ConvergenceWarning)
+                block = self.flow.blocks[k]
+                y = push_forward(block, x, self.fit.batch_size)
+            else:
+                self.flow.blocks[k] = block
+                self.step_sizes[k] = h_k
+            self.history.append(asdict(record))
+            x = y
+            if validation is not None:
+                validation.push(block)
+
+    def reparametrize(self, eta: float, round_name: str = "reparam"):
+        """One round of time reparametrization: equalize each block's W2 movement."""
+        new = reparametrized_step_sizes(self.step_sizes, self.block_movements(), eta)
+        self.retrain(new, round_name)
+
+    def refine(self, round_name: str = "refine"):
+        """One round of refinement: split every block's interval in two, h_k/2 each, retrain."""
+        halves = [half for block in self.flow.blocks for half in block.split()]
+        self.flow.blocks = torch.nn.ModuleList(halves)
+        self.step_sizes[:] = [h / 2 for h in self.step_sizes for _ in range(2)]
+        self.retrain(list(self.step_sizes), round_name)

@@ -1,5 +1,7 @@
 """One JKO block: the flow map T(x) = x(1) of dx/dt = f(x) on t ∈ [0, 1]."""
 
+import copy
+
 import torch
 from torch import nn
 from torchdiffeq import odeint
@@ -27,17 +29,15 @@ class _AugmentedDynamics(nn.Module):
         return divergence_exact(self.velocity, x, self.create_graph, self.exact_method)
 
 
-class _SignedVelocity(nn.Module):
-    """dx/dt = sign·f(x); sign = -1 over t ∈ [0, 1] runs the block backwards."""
+class _Velocity(nn.Module):
+    """dx/dt = f(x), the signature torchdiffeq expects."""
 
-    def __init__(self, velocity, sign):
+    def __init__(self, velocity):
         super().__init__()
         self.velocity = velocity
-        self.sign = sign
 
     def forward(self, t, x):
-        out = self.velocity(x)
-        return out if self.sign > 0 else -out
+        return self.velocity(x)
 
 
 class ODEBlock(nn.Module):
@@ -48,23 +48,35 @@ class ODEBlock(nn.Module):
     velocity : nn.Module
         The field f, mapping (n, d) to (n, d).
     n_steps : int, default=3
-        RK4 steps over t ∈ [0, 1]. Fixed steps keep every row's result
+        RK4 steps over ``t_span``. Fixed steps keep every row's result
         independent of the other rows in its batch.
+    t_span : tuple of float, default=(0.0, 1.0)
+        Integration interval; refinement splits it in two.
     """
 
-    def __init__(self, velocity: nn.Module, n_steps: int = 3):
+    def __init__(self, velocity: nn.Module, n_steps: int = 3, t_span=(0.0, 1.0)):
         super().__init__()
         self.velocity = velocity
         self.n_steps = n_steps
+        self.t_span = tuple(float(t) for t in t_span)
+
+    def time_grid(self, like: torch.Tensor) -> torch.Tensor:
+        """The ``n_steps + 1`` RK4 grid points over ``t_span``."""
+        return torch.linspace(*self.t_span, self.n_steps + 1, dtype=like.dtype, device=like.device)
+
+    def split(self):
+        """Two blocks, each a copy of this one over half of ``t_span``: the same map, composed."""
+        t0, t1 = self.t_span
+        middle = (t0 + t1) / 2
+        return (ODEBlock(copy.deepcopy(self.velocity), self.n_steps, (t0, middle)),
+                ODEBlock(copy.deepcopy(self.velocity), self.n_steps, (middle, t1)))
 
     def _solve(self, dynamics, state, like):
-        t = torch.tensor([0.0, 1.0], dtype=like.dtype, device=like.device)
-        n_steps = self.n_steps
+        grid = self.time_grid(like)
         solution = odeint(
-            dynamics, state, t, method="rk4",
+            dynamics, state, grid[[0, -1]], method="rk4",
             # An explicit grid: torchdiffeq's step_size rounding can add a stray step.
-            options={"grid_constructor": lambda f, y0, t: torch.linspace(
-                t[0], t[-1], n_steps + 1, dtype=t.dtype, device=t.device)},
+            options={"grid_constructor": lambda f, y0, t: grid},
         )
         if isinstance(solution, tuple):
             return tuple(s[-1] for s in solution)
@@ -96,7 +108,7 @@ class ODEBlock(nn.Module):
         if divergence not in DIVERGENCE_MODES:
             raise ValueError(f"divergence must be one of {DIVERGENCE_MODES}, got {divergence!r}.")
         if divergence == "none":
-            return self._solve(_SignedVelocity(self.velocity, 1), x, x), None
+            return self._solve(_Velocity(self.velocity), x, x), None
         if divergence == "hutchinson" and noise is None:
             raise ValueError("divergence='hutchinson' needs a noise tensor shaped like x.")
         dynamics = _AugmentedDynamics(self.velocity, divergence, noise, create_graph,
@@ -107,23 +119,22 @@ class ODEBlock(nn.Module):
     def inverse(self, y: torch.Tensor, max_iter: int = 100) -> torch.Tensor:
         """Invert the block's discrete map: T⁻¹(y), shape (n, d) to (n, d).
 
-        ``T`` is ``n_steps`` RK4 steps F. Each step is undone by solving
+        ``T`` is ``n_steps`` RK4 steps. Each step F is undone by solving
         ``F(x) = y`` with the fixed-point iteration ``x ← x + (y − F(x))``,
         started from one RK4 step backwards in time. Solving the ODE backwards
         alone leaves the solver's error (1e-2 with 3 steps on sharp fields);
         the iteration makes ``inverse(forward(x))`` recover ``x`` to round-off.
         """
-        forward = _SignedVelocity(self.velocity, 1)
-        backward = _SignedVelocity(self.velocity, -1)
-        dt = torch.tensor([0.0, 1.0 / self.n_steps], dtype=y.dtype, device=y.device)
-        step = lambda dynamics, x: odeint(dynamics, x, dt, method="rk4")[-1]  # noqa: E731
+        dynamics = _Velocity(self.velocity)
+        grid = self.time_grid(y)
         tolerance = 100 * torch.finfo(y.dtype).eps
-        for _ in range(self.n_steps):
+        for i in reversed(range(self.n_steps)):
+            step, back_step = grid[i:i + 2], grid[i:i + 2].flip(0)
             target = y
-            y = step(backward, target)
+            y = odeint(dynamics, target, back_step, method="rk4")[-1]
             best_error = float("inf")
             for _ in range(max_iter):
-                residual = target - step(forward, y)
+                residual = target - odeint(dynamics, y, step, method="rk4")[-1]
                 error = (residual.abs() / (1 + target.abs())).max().item()
                 if error >= best_error:  # not contracting any more: keep the best iterate
                     break

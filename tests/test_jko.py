@@ -6,12 +6,25 @@ from sklearn.exceptions import ConvergenceWarning
 
 from skjko import ODEBlock, VelocityMLP
 from skjko import jko
-from skjko.jko import jko_loss, step_sizes, train_block, train_jko_flow
+from skjko.flow import BlockFlow
+from skjko.jko import (BlockFit, JKOTrainer, ValidationData, jko_loss, reparametrized_step_sizes, step_sizes,
+                       train_block)
 
 
 def test_step_sizes_grow_geometrically_up_to_h_max():
     assert step_sizes(1.0, 2.0, 5.0, 5) == [1.0, 2.0, 4.0, 5.0, 5.0]
     assert step_sizes(0.25, 1.0, 5.0, 3) == [0.25, 0.25, 0.25]
+
+
+def grow(x, *, x_val=None, h=1.0, h_growth=1.5, h_max=5.0, n_blocks=2, tol=0.0,
+         hidden=(16,), n_steps=1, max_iter=5, batch_size=100, learning_rate=1e-3,
+         n_blocks_no_change=1, **fit):
+    """A trainer that has grown a flow from scratch; returns (trainer, stop_reason)."""
+    trainer = JKOTrainer(BlockFlow(), [], [], x, x_val,
+                         BlockFit(max_iter, batch_size, learning_rate, **fit))
+    reason = trainer.grow(n_blocks, h, h_growth, h_max, tol, n_blocks_no_change,
+                          lambda: VelocityMLP(x.shape[1], hidden), n_steps)
+    return trainer, reason
 
 
 def two_moons_like(n=400):
@@ -37,7 +50,7 @@ def test_training_a_block_lowers_its_objective():
     block = ODEBlock(VelocityMLP(2, (32, 32)), n_steps=2)
     with torch.no_grad():
         before = torch.stack([jko_loss(block, x, 1.0)[0] for _ in range(20)]).mean()
-    train_block(block, x, 1.0, max_iter=150, batch_size=200, learning_rate=5e-3)
+    train_block(block, x, 1.0, BlockFit(max_iter=150, batch_size=200, learning_rate=5e-3))
     with torch.no_grad():
         after = torch.stack([jko_loss(block, x, 1.0)[0] for _ in range(20)]).mean()
     assert after < before - 0.05
@@ -48,33 +61,28 @@ def test_smaller_h_moves_the_data_less():
     movements = {}
     for h in (0.05, 5.0):
         torch.manual_seed(0)
-        _, history, _ = train_jko_flow(
-            x, lambda: VelocityMLP(2, (32, 32)), h=h, h_growth=1.0, h_max=10.0, n_blocks=1,
-            tol=0.0, n_steps=2, max_iter=100, batch_size=200, learning_rate=5e-3)
-        movements[h] = history[0]["w2_movement"]
+        trainer, _ = grow(x, h=h, h_growth=1.0, h_max=10.0, n_blocks=1, hidden=(32, 32),
+                          n_steps=2, max_iter=100, batch_size=200, learning_rate=5e-3)
+        movements[h] = trainer.history[0]["w2_movement"]
     assert movements[0.05] < 0.5 * movements[5.0]
 
 
 def test_blocks_stop_when_w2_movement_is_below_tol():
     x = torch.randn(300, 2)  # already standard normal: the first block barely moves
     torch.manual_seed(0)
-    flow, history, reason = train_jko_flow(
-        x, lambda: VelocityMLP(2, (16,)), h=1.0, h_growth=1.5, h_max=5.0, n_blocks=4,
-        tol=0.05, n_steps=2, max_iter=30, batch_size=300, learning_rate=1e-3)
+    trainer, reason = grow(x, n_blocks=4, tol=0.05, n_steps=2, max_iter=30, batch_size=300)
     assert reason == "tol"
-    assert len(flow) == len(history) < 4
-    assert history[-1]["w2_ratio"] < 0.05
+    assert len(trainer.flow) == len(trainer.history) < 4
+    assert trainer.history[-1]["w2_ratio"] < 0.05
 
 
 def test_runs_all_blocks_when_tol_is_zero_and_warm_starts():
     x = two_moons_like(200)
     torch.manual_seed(0)
-    flow, history, reason = train_jko_flow(
-        x, lambda: VelocityMLP(2, (16,)), h=1.0, h_growth=1.5, h_max=5.0, n_blocks=2,
-        tol=0.0, n_steps=1, max_iter=5, batch_size=100, learning_rate=1e-3)
-    assert reason == "n_blocks" and len(flow) == 2
-    assert [r["h"] for r in history] == [1.0, 1.5]
-    first, second = (b.velocity for b in flow.blocks)
+    trainer, reason = grow(x)
+    assert reason == "n_blocks" and len(trainer.flow) == 2
+    assert [r["h"] for r in trainer.history] == trainer.step_sizes == [1.0, 1.5]
+    first, second = (b.velocity for b in trainer.flow.blocks)
     assert first is not second  # warm start copies; it does not share weights
 
 
@@ -90,12 +98,74 @@ def test_diverging_block_warns_and_keeps_last_finite_weights(monkeypatch):
     monkeypatch.setattr(jko, "jko_loss", loss_turning_nan)
     torch.manual_seed(0)
     with pytest.warns(ConvergenceWarning, match="JKO block 1 diverged"):
-        flow, history, reason = train_jko_flow(
-            x, lambda: VelocityMLP(2, (16,)), h=1.0, h_growth=1.0, h_max=1.0, n_blocks=3,
-            tol=0.0, n_steps=1, max_iter=50, batch_size=100, learning_rate=1e-2)
+        trainer, reason = grow(x, n_blocks=3, max_iter=50, learning_rate=1e-2)
+    flow, history = trainer.flow, trainer.history
     assert reason == "diverged"
     assert len(flow) == 1 and history[0]["n_iter"] == 3 and history[0]["diverged"]
     # The weights that produced the last finite loss (iteration 3) are the ones kept.
     kept = flow.blocks[0].state_dict()
     assert all(torch.equal(kept[name], calls[2][name]) for name in kept)
     assert torch.isfinite(flow.log_prob(x)).all()
+
+
+def test_reparametrized_step_sizes_equalize_w2_distances():
+    # W = (2, 1), mean 1.5: full correction scales h by 0.75 and 1.5; eta damps it.
+    assert reparametrized_step_sizes([1.0, 2.0], [4.0, 1.0], eta=1.0) == [0.75, 3.0]
+    assert reparametrized_step_sizes([1.0, 2.0], [4.0, 1.0], eta=0.5) == [0.875, 2.5]
+
+
+def coefficient_of_variation(movements):
+    distances = torch.tensor(movements).sqrt()
+    return (distances.std() / distances.mean()).item()
+
+
+def test_reparametrization_makes_block_movements_more_equal():
+    x = two_moons_like()
+    torch.manual_seed(0)
+    trainer, _ = grow(x, n_blocks=3, h=0.5, h_growth=4.0, h_max=100.0, hidden=(32, 32),
+                      n_steps=2, max_iter=120, batch_size=200, learning_rate=5e-3)
+    before = trainer.block_movements()
+    trainer.reparametrize(eta=0.5)
+    after = trainer.block_movements()
+    assert coefficient_of_variation(after) < 0.8 * coefficient_of_variation(before)
+    assert [r["round"] for r in trainer.history] == ["grow"] * 3 + ["reparam"] * 3
+    assert trainer.step_sizes == [r["h"] for r in trainer.history[3:]]
+
+
+def test_refinement_doubles_the_blocks_without_losing_likelihood():
+    x, x_test = two_moons_like(400), two_moons_like(800)[400:]
+    trainer, _ = grow(x, n_blocks=2, hidden=(32, 32), n_steps=2, max_iter=100, batch_size=200,
+                      learning_rate=5e-3)
+    steps_before = list(trainer.step_sizes)
+    with torch.no_grad():
+        nll_before = -trainer.flow.log_prob(x_test).mean().item()
+    trainer.refine()
+    with torch.no_grad():
+        nll_after = -trainer.flow.log_prob(x_test).mean().item()
+    assert len(trainer.flow) == 4
+    assert trainer.step_sizes == [h / 2 for h in steps_before for _ in range(2)]
+    assert [b.t_span for b in trainer.flow.blocks[:2]] == [(0.0, 0.5), (0.5, 1.0)]
+    assert nll_after < nll_before + 0.05
+
+
+def test_early_stopping_keeps_the_best_iterate():
+    x, x_val = two_moons_like(400), two_moons_like(600)[400:]
+    torch.manual_seed(0)
+    trainer, _ = grow(x, x_val=x_val, n_blocks=1, hidden=(32, 32), n_steps=2, max_iter=100,
+                      batch_size=200, learning_rate=5e-3, validation_interval=10,
+                      n_iter_no_change=100)
+    record = trainer.history[0]
+    assert 0 < record["best_iter"] <= record["n_iter"] == 100
+    kept = ValidationData(x_val, 1000).nll(trainer.flow.blocks[0])
+    assert kept == pytest.approx(record["val_nll"], abs=1e-5)
+    assert record["val_nll"] < ValidationData(x_val, 1000).nll()  # better than no block
+
+
+def test_block_stops_after_n_iter_no_change_checks():
+    x, x_val = two_moons_like(200), two_moons_like(300)[200:]
+    torch.manual_seed(0)
+    trainer, _ = grow(x, x_val=x_val, n_blocks=1, max_iter=200, learning_rate=1e-9,
+                      validation_interval=5, n_iter_no_change=2)
+    record = trainer.history[0]
+    # A tiny learning rate cannot beat the starting weights: two checks, then stop.
+    assert record["n_iter"] == 10 and record["best_iter"] == 0

@@ -46,3 +46,17 @@ def test_empty_flow_is_the_standard_normal():
     normal = torch.distributions.Normal(0.0, 1.0)
     torch.testing.assert_close(BlockFlow().log_prob(x), normal.log_prob(x).sum(dim=1))
     torch.testing.assert_close(standard_normal_log_prob(x), normal.log_prob(x).sum(dim=1))
+
+
+def test_split_blocks_compose_to_the_same_map(block):
+    x = torch.randn(30, 3, dtype=torch.float64)
+    y, int_div = block(x)
+    first, second = block.split()
+    assert first.t_span == (0.0, 0.5) and second.t_span == (0.5, 1.0)
+    assert first.velocity is not second.velocity is not block.velocity
+    middle, div_first = first(x)
+    y_split, div_second = second(middle)
+    # Same field, twice the RK4 resolution: equal up to the coarse solver's error.
+    torch.testing.assert_close(y_split, y, rtol=1e-3, atol=1e-3)
+    torch.testing.assert_close(div_first + div_second, int_div, rtol=1e-3, atol=1e-3)
+    torch.testing.assert_close(first.inverse(second.inverse(y_split)), x, rtol=1e-9, atol=1e-9)

@@ -1,0 +1,123 @@
+"""The estimator's training procedure: validation, rounds, warm start, interrupts, progress."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_moons
+
+from skjko import JKOFlowDensity, plot_history
+from skjko import jko
+
+SMALL = dict(hidden_sizes=(32, 32), n_steps=2, max_iter=60, batch_size=256, learning_rate=5e-3,
+             device="cpu", random_state=0)
+
+
+@pytest.fixture(scope="module")
+def moons():
+    X, _ = make_moons(600, noise=0.1, random_state=0)
+    X_test, _ = make_moons(600, noise=0.1, random_state=1)
+    return X, X_test
+
+
+def test_early_stopping_auto_depends_on_the_number_of_rows(moons):
+    small = JKOFlowDensity(n_blocks=1, **SMALL).fit(moons[0])
+    assert np.isnan(small.history_[0]["val_nll"])  # 60 validation rows: off
+    big = JKOFlowDensity(n_blocks=1, **SMALL).fit(np.vstack([moons[0]] * 2))
+    assert np.isfinite(big.history_[0]["val_nll"])  # 120 validation rows: on
+
+
+def test_early_stopping_true_records_validation_nll(moons):
+    model = JKOFlowDensity(n_blocks=2, early_stopping=True, validation_interval=10,
+                           **SMALL).fit(moons[0])
+    nlls = [r["val_nll"] for r in model.history_]
+    assert all(np.isfinite(nlls))
+    assert all(r["best_iter"] <= r["n_iter"] for r in model.history_)
+
+
+def test_too_few_rows_for_a_validation_split_is_a_clear_error():
+    with pytest.raises(ValueError, match="validation"):
+        JKOFlowDensity(early_stopping=True, validation_fraction=0.1, **SMALL).fit(
+            np.random.default_rng(0).normal(size=(5, 2)))
+
+
+def test_extra_blocks_that_overfit_are_dropped():
+    """Few rows, many blocks allowed: validation keeps fewer, and no worse than one block."""
+    X, _ = make_moons(120, noise=0.05, random_state=0)
+    X_test, _ = make_moons(2000, noise=0.05, random_state=1)
+    params = dict(SMALL, hidden_sizes=(64, 64), max_iter=300, learning_rate=1e-2,
+                  early_stopping=True, validation_fraction=0.3, h=4.0, h_growth=2.0,
+                  h_max=50.0, tol=0.0)
+    many = JKOFlowDensity(n_blocks=6, **params).fit(X)
+    one = JKOFlowDensity(n_blocks=1, **params).fit(X)
+    assert many.n_blocks_ < 6 and many.stop_reason_ == "validation"
+    assert len(many.history_) > many.n_blocks_  # blocks were tried, then dropped
+    assert many.score(X_test) >= one.score(X_test) - 0.05
+
+
+def test_reparametrization_and_refinement_rounds_in_history(moons):
+    model = JKOFlowDensity(n_blocks=2, tol=0.0, n_reparam=1, n_refine=1, **SMALL).fit(moons[0])
+    rounds = [r["round"] for r in model.history_]
+    assert rounds == ["grow"] * 2 + ["reparam 1"] * 2 + ["refine 1"] * 4
+    assert model.n_blocks_ == 4 and len(model.step_sizes_) == 4
+    assert model.n_iter_ == sum(r["n_iter"] for r in model.history_)
+    assert np.isfinite(model.score(moons[1]))
+
+
+def test_warm_start_adds_blocks_and_rounds(moons):
+    model = JKOFlowDensity(n_blocks=1, tol=0.0, warm_start=True, **SMALL).fit(moons[0])
+    first_block = {k: v.clone() for k, v in model.flow_.blocks[0].state_dict().items()}
+    model.set_params(n_blocks=2).fit(moons[0])
+    assert model.n_blocks_ == 2
+    assert all(torch.equal(first_block[k], v)
+               for k, v in model.flow_.blocks[0].state_dict().items())  # kept, not retrained
+    model.set_params(n_reparam=1).fit(moons[0])
+    model.fit(moons[0])
+    rounds = [r["round"] for r in model.history_]
+    assert rounds == ["grow"] * 2 + ["reparam 1"] * 2 + ["reparam 2"] * 2
+    cold = JKOFlowDensity(n_blocks=2, tol=0.0, **SMALL).fit(moons[0])
+    assert [r["round"] for r in cold.history_] == ["grow"] * 2
+
+
+def test_warm_start_checks_the_number_of_features(moons):
+    model = JKOFlowDensity(n_blocks=1, warm_start=True, **SMALL).fit(moons[0])
+    with pytest.raises(ValueError, match="features"):
+        model.fit(np.hstack([moons[0], moons[0]]))
+
+
+def test_keyboard_interrupt_keeps_the_finished_blocks(moons, monkeypatch):
+    calls = {"n": 0}
+    original = jko.jko_loss
+
+    def interrupt_in_second_block(block, x, h):
+        calls["n"] += 1
+        if calls["n"] > SMALL["max_iter"] + 3:
+            raise KeyboardInterrupt
+        return original(block, x, h)
+
+    monkeypatch.setattr(jko, "jko_loss", interrupt_in_second_block)
+    model = JKOFlowDensity(n_blocks=3, tol=0.0, **SMALL)
+    with pytest.warns(UserWarning, match="interrupted"):
+        model.fit(moons[0])
+    assert model.stop_reason_ == "interrupted" and model.n_blocks_ == 1
+    assert np.all(np.isfinite(model.score_samples(moons[1])))
+
+
+def test_verbose_zero_is_silent_and_verbose_one_reports(moons, capsys):
+    JKOFlowDensity(n_blocks=1, **SMALL).fit(moons[0])
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+    JKOFlowDensity(n_blocks=1, verbose=1, **SMALL).fit(moons[0])
+    captured = capsys.readouterr()
+    assert "grow block 1" in captured.out and "W2=" in captured.out
+
+
+def test_plot_history(moons):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    model = JKOFlowDensity(n_blocks=2, n_reparam=1, tol=0.0, **SMALL).fit(moons[0])
+    axes = plot_history(model)
+    assert len(axes) == 3
+    assert len(axes[0].lines) == 2  # one line per round
+    np.testing.assert_allclose(axes[2].lines[0].get_ydata(),
+                               [r["w2_movement"] for r in model.history_[:2]])
