@@ -5,6 +5,7 @@ from .estimator import JKOFlowDensity
 from .flow import BlockFlow, standard_normal_log_prob
 from .ode_block import ODEBlock
 from .plotting import plot_history
+from .potential import PotentialVelocity
 from .velocity import VelocityMLP
 
 __version__ = "0.1.0"
@@ -13,6 +14,7 @@ __all__ = [
     "BlockFlow",
     "JKOFlowDensity",
     "ODEBlock",
+    "PotentialVelocity",
     "VelocityMLP",
     "divergence_exact",
     "divergence_hutchinson",

@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from ._device import resolve_device
 from .flow import BlockFlow
 from .jko import BlockFit, JKOTrainer
+from .potential import PotentialVelocity
 from .velocity import VelocityMLP
 
 FLOAT_DTYPES = (np.float64, np.float32)
@@ -45,8 +46,17 @@ class JKOFlowDensity(DensityMixin, TransformerMixin, BaseEstimator):
     tol : float, default=0.01
         Stop adding blocks once a block's W2 movement is small:
         ``E‖x − T_k(x)‖² / E‖T_k(x)‖² < tol``.
+    velocity : {'mlp', 'potential'}, default='mlp'
+        The velocity field of each block. 'mlp': JKO-iFlow's autonomous MLP
+        f(x) (Softplus), trained with a Hutchinson divergence and scored with
+        the exact Jacobian trace. 'potential': OT-Flow's potential network,
+        f(x, t) = −∇Φ(x, t) with Φ = wᵀN(x, t) + ½ sᵀAᵀA s + bᵀs + c, N a
+        log-cosh ResNet, whose exact divergence has a closed form used for
+        training and scoring alike (Vidal et al., JKO-Flow).
     hidden_sizes : tuple of int, default=(128, 128, 128)
-        Hidden layer widths of each block's velocity MLP (Softplus activations).
+        Hidden layer widths of each block's velocity network. For
+        ``velocity='potential'`` the ResNet has ``max(2, len(hidden_sizes))``
+        layers of one width, so the sizes must all be equal.
     n_steps : int, default=3
         RK4 steps per block.
     max_iter : int, default=500
@@ -154,6 +164,7 @@ class JKOFlowDensity(DensityMixin, TransformerMixin, BaseEstimator):
         "h_max": [Interval(Real, 0, None, closed="neither")],
         "n_blocks": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
+        "velocity": [StrOptions({"mlp", "potential"})],
         "hidden_sizes": ["array-like"],
         "n_steps": [Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -174,7 +185,7 @@ class JKOFlowDensity(DensityMixin, TransformerMixin, BaseEstimator):
     }
 
     def __init__(self, *, h=1.0, h_growth=1.4, h_max=5.0, n_blocks=4, tol=0.01,
-                 hidden_sizes=(128, 128, 128), n_steps=3, max_iter=500, batch_size=1000,
+                 velocity="mlp", hidden_sizes=(128, 128, 128), n_steps=3, max_iter=500, batch_size=1000,
                  learning_rate=1e-3, early_stopping="auto", validation_fraction=0.1,
                  n_iter_no_change=5, validation_interval=25, n_blocks_no_change=1, n_reparam=0,
                  eta=0.5, n_refine=0, warm_start=False, device="auto", random_state=None,
@@ -184,6 +195,7 @@ class JKOFlowDensity(DensityMixin, TransformerMixin, BaseEstimator):
         self.h_max = h_max
         self.n_blocks = n_blocks
         self.tol = tol
+        self.velocity = velocity
         self.hidden_sizes = hidden_sizes
         self.n_steps = n_steps
         self.max_iter = max_iter
@@ -243,13 +255,15 @@ class JKOFlowDensity(DensityMixin, TransformerMixin, BaseEstimator):
         stop_reason = self.stop_reason_ if continuing else "n_blocks"
         cuda_devices = [device] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=cuda_devices):
-            torch.manual_seed(seed)
+            # Offset by the rounds so far: a warm-started fit draws fresh batches and probes.
+            torch.manual_seed(seed + len(history))
             try:
                 if grow:
                     stop_reason = trainer.grow(
                         self.n_blocks, self.h, self.h_growth, self.h_max, self.tol,
                         self.n_blocks_no_change,
-                        lambda: VelocityMLP(X.shape[1], hidden_sizes).to(device), self.n_steps)
+                        lambda: self._make_velocity(X.shape[1], hidden_sizes).to(device),
+                        self.n_steps)
                 self._run_rounds(trainer)
             except KeyboardInterrupt:
                 warnings.warn(f"fit interrupted: kept the {len(trainer.flow)} finished "
@@ -293,7 +307,16 @@ class JKOFlowDensity(DensityMixin, TransformerMixin, BaseEstimator):
         if not sizes or not all(isinstance(s, Integral) and s >= 1 for s in sizes):
             raise ValueError("hidden_sizes must be a non-empty sequence of positive integers, "
                              f"got {self.hidden_sizes!r}.")
+        if self.velocity == "potential" and len(set(sizes)) > 1:
+            raise ValueError("velocity='potential' is a ResNet of equal-width layers: "
+                             f"hidden_sizes must repeat one width, got {self.hidden_sizes!r}.")
         return sizes
+
+    def _make_velocity(self, n_features, hidden_sizes):
+        if self.velocity == "potential":
+            return PotentialVelocity(n_features, width=hidden_sizes[0],
+                                     n_layers=max(2, len(hidden_sizes)))
+        return VelocityMLP(n_features, hidden_sizes)
 
     def _standardize(self, X):
         return (X.astype(np.float64, copy=False) - self.mean_) / self.scale_

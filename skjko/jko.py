@@ -51,18 +51,27 @@ def rademacher_like(x: torch.Tensor) -> torch.Tensor:
     return torch.randint(0, 2, x.shape, device=x.device).to(x.dtype) * 2 - 1
 
 
-def jko_loss(block: ODEBlock, x: torch.Tensor, h: float):
+def jko_loss(block: ODEBlock, x: torch.Tensor, h: float, transport_cost: str = "endpoint"):
     """JKO objective of one block on a batch ``x`` (n, d), Hutchinson divergence.
+
+    Parameters
+    ----------
+    transport_cost : {"endpoint", "path"}, default="endpoint"
+        The W2 proximal term: JKO-iFlow's ‖T(x) − x‖², or JKO-Flow's (OT-Flow's)
+        kinetic energy ∫‖f(x(t), t)‖² dt, which also penalises curved paths:
+        it is never below the endpoint cost and equals it on straight ones.
 
     Returns
     -------
     loss, kl_loss, w2_loss : scalar Tensors
         ``loss = kl_loss + w2_loss / (2 h)`` where ``kl_loss`` is
-        mean(½‖T(x)‖² − ∫div f) and ``w2_loss`` is mean ‖T(x) − x‖².
+        mean(½‖T(x)‖² − ∫div f) and ``w2_loss`` the mean transport cost.
     """
-    y, int_div = block(x, divergence="hutchinson", noise=rademacher_like(x), create_graph=True)
+    path = transport_cost == "path"
+    y, int_div, *kinetic = block(x, divergence="hutchinson", noise=rademacher_like(x),
+                                 create_graph=True, kinetic_energy=path)
     kl_loss = (0.5 * (y * y).sum(dim=1) - int_div).mean()
-    w2_loss = ((y - x) ** 2).sum(dim=1).mean()
+    w2_loss = kinetic[0].mean() if path else ((y - x) ** 2).sum(dim=1).mean()
     return kl_loss + w2_loss / (2 * h), kl_loss, w2_loss
 
 
@@ -120,6 +129,7 @@ class BlockFit:
     learning_rate: float
     n_iter_no_change: int = 5
     validation_interval: int = 25
+    transport_cost: str = "endpoint"
     max_grad_norm: float = 1.0
 
 
@@ -171,7 +181,7 @@ def train_block(block: ODEBlock, x: torch.Tensor, h: float, fit: BlockFit,
             best_state = copy.deepcopy(block.state_dict())
             result["val_nll"] = val_nll
     for iteration in range(1, fit.max_iter + 1):
-        loss, kl_loss, w2_loss = jko_loss(block, x[next(batches)], h)
+        loss, kl_loss, w2_loss = jko_loss(block, x[next(batches)], h, fit.transport_cost)
         if not torch.isfinite(loss):
             if iteration > 1:
                 block.load_state_dict(last_good)
@@ -289,7 +299,9 @@ class JKOTrainer:
         stop_reason : {"n_blocks", "tol", "validation", "diverged"}
         """
         x, validation = self._pushed()
-        best_nll, best_length = math.inf, len(self.flow)
+        # A continued flow (warm start) is the bar new blocks must beat.
+        best_nll = validation.nll() if validation is not None and len(self.flow) else math.inf
+        best_length = len(self.flow)
         blocks_without_improvement, stop_reason = 0, "n_blocks"
         for k in range(len(self.flow), n_blocks):
             h_k = min(h * h_growth**k, h_max)
@@ -352,7 +364,8 @@ class JKOTrainer:
                 y = push_forward(block, x, self.fit.batch_size)
             else:
                 self.flow.blocks[k] = block
-                self.step_sizes[k] = h_k
+                if record.best_iter > 0:  # best_iter 0: the old weights (and h) were kept
+                    self.step_sizes[k] = h_k
             self.history.append(asdict(record))
             x = y
             if validation is not None:

@@ -30,6 +30,10 @@ class VelocityMLP(nn.Module):
                 layers.append(nn.Softplus(beta=beta))
         self.net = nn.Sequential(*layers)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Velocity at ``x`` of shape (n, d); returns shape (n, d)."""
+    def forward(self, x: torch.Tensor, t=None) -> torch.Tensor:
+        """Velocity at ``x`` of shape (n, d); returns shape (n, d).
+
+        The field is autonomous (JKO-iFlow's blocks have no time input): ``t``
+        is accepted for the common velocity signature and ignored.
+        """
         return self.net(x)

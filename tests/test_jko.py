@@ -90,9 +90,9 @@ def test_diverging_block_warns_and_keeps_last_finite_weights(monkeypatch):
     x = two_moons_like(200)
     calls = []
 
-    def loss_turning_nan(block, batch, h):
+    def loss_turning_nan(block, batch, h, *args):
         calls.append(copy.deepcopy(block.state_dict()))
-        loss, kl, w2 = jko_loss(block, batch, h)
+        loss, kl, w2 = jko_loss(block, batch, h, *args)
         return (loss * float("nan"), kl, w2) if len(calls) == 4 else (loss, kl, w2)
 
     monkeypatch.setattr(jko, "jko_loss", loss_turning_nan)
@@ -169,3 +169,17 @@ def test_block_stops_after_n_iter_no_change_checks():
     record = trainer.history[0]
     # A tiny learning rate cannot beat the starting weights: two checks, then stop.
     assert record["n_iter"] == 10 and record["best_iter"] == 0
+
+
+def test_retrained_block_that_keeps_its_old_weights_keeps_its_step_size():
+    x, x_val = two_moons_like(200), two_moons_like(300)[200:]
+    torch.manual_seed(0)
+    trainer, _ = grow(x, x_val=x_val, n_blocks=2, h_growth=3.0, max_iter=40,
+                      learning_rate=5e-3, validation_interval=10)
+    steps_before = list(trainer.step_sizes)
+    weights_before = copy.deepcopy(trainer.flow.state_dict())
+    trainer.fit.learning_rate = 1e-12  # retraining cannot beat the current weights
+    trainer.reparametrize(eta=1.0)
+    assert [r["best_iter"] for r in trainer.history[2:]] == [0, 0]
+    assert trainer.step_sizes == steps_before
+    assert all(torch.equal(v, weights_before[k]) for k, v in trainer.flow.state_dict().items())

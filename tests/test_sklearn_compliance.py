@@ -7,8 +7,9 @@ from skjko import JKOFlowDensity
 
 def fast_estimators():
     """Tiny networks and few iterations: the checks test the API, not the fit quality."""
-    return [JKOFlowDensity(hidden_sizes=(8,), n_blocks=2, n_steps=1, max_iter=3, batch_size=64,
-                           device="cpu", random_state=0)]
+    fast = dict(n_blocks=2, n_steps=1, max_iter=3, batch_size=64, device="cpu", random_state=0)
+    return [JKOFlowDensity(hidden_sizes=(8,), **fast),
+            JKOFlowDensity(velocity="potential", hidden_sizes=(8, 8), **fast)]
 
 
 def expected_failed_checks(estimator):

@@ -88,11 +88,11 @@ def test_keyboard_interrupt_keeps_the_finished_blocks(moons, monkeypatch):
     calls = {"n": 0}
     original = jko.jko_loss
 
-    def interrupt_in_second_block(block, x, h):
+    def interrupt_in_second_block(block, x, h, *args):
         calls["n"] += 1
         if calls["n"] > SMALL["max_iter"] + 3:
             raise KeyboardInterrupt
-        return original(block, x, h)
+        return original(block, x, h, *args)
 
     monkeypatch.setattr(jko, "jko_loss", interrupt_in_second_block)
     model = JKOFlowDensity(n_blocks=3, tol=0.0, **SMALL)
@@ -121,3 +121,18 @@ def test_plot_history(moons):
     assert len(axes[0].lines) == 2  # one line per round
     np.testing.assert_allclose(axes[2].lines[0].get_ydata(),
                                [r["w2_movement"] for r in model.history_[:2]])
+
+
+def test_warm_start_growth_one_block_at_a_time_still_selects_on_validation():
+    X, _ = make_moons(120, noise=0.05, random_state=0)
+    params = dict(SMALL, hidden_sizes=(64, 64), max_iter=300, learning_rate=1e-2,
+                  early_stopping=True, validation_fraction=0.3, h=4.0, h_growth=2.0,
+                  h_max=50.0, tol=0.0)
+    model = JKOFlowDensity(n_blocks=1, warm_start=True, **params).fit(X)
+    for n_blocks in range(2, 7):
+        model.set_params(n_blocks=n_blocks).fit(X)
+        if model.stop_reason_ == "validation":
+            break
+    assert model.stop_reason_ == "validation" and model.n_blocks_ < n_blocks
+    kept_val = [r["val_nll"] for r in model.history_][model.n_blocks_ - 1]
+    assert all(r["val_nll"] >= kept_val - 1e-4 for r in model.history_[model.n_blocks_:])
