@@ -1,0 +1,503 @@
+"""JKO-iFlow's full training procedure against an end-to-end CNF with the same network.
+
+Run: python -m benchmarks.bench_training --data-dir ../shared/data --out benchmarks/results
+     [--datasets 8gaussians pinwheel ... miniboone] [--quick]
+
+For each data set (FFJORD's six 2-D toys, 20 000 training and 20 000 test
+points; MINIBOONE trained on ``miniboone/val.npy`` and tested on
+``miniboone/test.npy``):
+
+1. ``JKOFlowDensity`` is fitted once, with a stated configuration that grows
+   the blocks and then runs ``n_reparam`` reparametrization rounds (and
+   ``n_refine`` refinement rounds where set). The flow is snapshotted every
+   time a block is accepted or retrained (the moment a row is appended to
+   ``history_``), so the test NLL after every block of every round is that of
+   the very model the one ``fit`` call returns; the last snapshot is checked
+   against ``model.score``.
+2. An end-to-end CNF with the same network (as many blocks as the JKO flow
+   kept, each a fresh ``VelocityMLP`` with the same hidden sizes in an
+   ``ODEBlock`` with the same RK4 steps) is trained jointly by maximum
+   likelihood with Hutchinson divergences, Adam with the same learning rate
+   and batch size, gradient clipping 1.0, on the same standardized training
+   rows. Its exact test NLL (float64) on a fixed test subset is evaluated
+   every ``eval_every`` iterations, until it reaches the JKO flow's final
+   NLL on the same subset or its budget (iterations and seconds) runs out.
+
+Test NLLs are in nats in the original space (minus the mean log-density of the
+test rows; lower is better). Results: one JSON per data set in ``--out``
+(``<name>_quick.json`` with ``--quick``), markdown tables on stdout, and figures (``toys_density.png``,
+``training_nll.png``) in ``--plots-dir`` (``benchmarks/`` by default,
+``--out`` with ``--quick``). ``--tables-only`` re-prints the tables and
+redraws ``training_nll.png`` from the JSON files already in ``--out``.
+"""
+
+import argparse
+import copy
+import json
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from skjko import BlockFlow, JKOFlowDensity, ODEBlock, VelocityMLP, standard_normal_log_prob
+from skjko import jko as _jko
+
+from .toys import TOYS, sample_toy
+
+DATASETS = (*TOYS, "miniboone")
+
+# ---------------------------------------------------------------------------------------
+# Configurations (full runs and --quick smoke runs)
+# ---------------------------------------------------------------------------------------
+
+TOY_JKO = dict(h=1.0, h_growth=1.4, h_max=5.0, n_blocks=4, tol=0.01, hidden_sizes=(64, 64),
+               n_steps=3, max_iter=250, batch_size=1000, learning_rate=5e-3,
+               early_stopping=True, validation_fraction=0.1, n_iter_no_change=5,
+               validation_interval=25, n_blocks_no_change=1, n_reparam=1, eta=0.5, n_refine=0,
+               device="cpu", random_state=0)
+MINIBOONE_JKO = dict(h=1.0, h_growth=1.4, h_max=5.0, n_blocks=4, tol=0.01,
+                     hidden_sizes=(128, 128, 128), n_steps=3, max_iter=500, batch_size=1000,
+                     learning_rate=1e-3, early_stopping=True, validation_fraction=0.1,
+                     n_iter_no_change=5, validation_interval=25, n_blocks_no_change=1,
+                     n_reparam=1, eta=0.5, n_refine=0, device="cpu", random_state=0)
+# Toys: n_train, n_test, CNF seconds cap, CNF evaluation interval, test-subset rows.
+TOY_RUN = dict(n_train=20000, n_test=20000, cnf_max_seconds=150.0, eval_every=50,
+               n_subset=2000, grid=150, n_samples=20000)
+MINIBOONE_RUN = dict(cnf_max_seconds=1500.0, eval_every=250, n_subset=2000)
+# The CNF may run up to this many times the JKO flow's total optimizer iterations.
+BUDGET_FACTOR = 5
+
+QUICK_TOY_JKO = dict(TOY_JKO, hidden_sizes=(16, 16), n_blocks=2, max_iter=15,
+                     validation_interval=5)
+QUICK_MINIBOONE_JKO = dict(MINIBOONE_JKO, hidden_sizes=(16,), n_blocks=2, max_iter=10,
+                           validation_interval=5)
+QUICK_TOY_RUN = dict(n_train=2000, n_test=2000, cnf_max_seconds=3.0, eval_every=10,
+                     n_subset=500, grid=50, n_samples=1000)
+QUICK_MINIBOONE_RUN = dict(cnf_max_seconds=3.0, eval_every=10, n_subset=200, n_train=800,
+                           n_test=400)
+
+
+# ---------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------
+
+def load_dataset(name, data_dir, run):
+    """Training and test rows (float64) of one data set."""
+    if name == "miniboone":
+        train = np.load(Path(data_dir) / "miniboone" / "val.npy")
+        test = np.load(Path(data_dir) / "miniboone" / "test.npy")
+        if "n_train" in run:  # --quick
+            train, test = train[:run["n_train"]], test[:run["n_test"]]
+        return train.astype(np.float64), test.astype(np.float64)
+    index = TOYS.index(name)
+    train = sample_toy(name, run["n_train"], np.random.default_rng([0, index]))
+    test = sample_toy(name, run["n_test"], np.random.default_rng([1, index]))
+    return train, test
+
+
+# ---------------------------------------------------------------------------------------
+# JKO flow: one fit, snapshotted after every block of every round
+# ---------------------------------------------------------------------------------------
+
+class _SnapshotList(list):
+    """``JKOTrainer.history``: snapshots the trainer's flow whenever a row is appended.
+
+    The trainer appends a row right after it has put the block it trained into
+    the flow (grow: appended; reparam/refine: replaced in place), so each
+    snapshot is the flow as it stood after that block of that round.
+    """
+
+    def __init__(self, rows, trainer, sink, clock):
+        super().__init__(rows)
+        self.trainer, self.sink, self.clock = trainer, sink, clock
+
+    def append(self, row):
+        super().append(row)
+        self.sink.append(dict(row=dict(row), seconds=time.perf_counter() - self.clock[0],
+                              flow=copy.deepcopy(self.trainer.flow).double().eval()))
+
+
+def fit_jko_with_snapshots(params, X):
+    """``JKOFlowDensity(**params).fit(X)`` once; returns the model, snapshots and wall time."""
+    sink, clock = [], [0.0]
+    original_init = _jko.JKOTrainer.__init__
+
+    def recording_init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        self.history = _SnapshotList(self.history, self, sink, clock)
+
+    model = JKOFlowDensity(**params)
+    _jko.JKOTrainer.__init__ = recording_init
+    try:
+        clock[0] = time.perf_counter()
+        model.fit(X)
+        seconds = time.perf_counter() - clock[0]
+    finally:
+        _jko.JKOTrainer.__init__ = original_init
+    model.history_ = list(model.history_)
+    if len(sink) != len(model.history_):
+        raise RuntimeError(f"captured {len(sink)} snapshots for {len(model.history_)} history "
+                           "rows: skjko's JKOTrainer changed, update the benchmark hook.")
+    return model, sink, seconds
+
+
+@torch.no_grad()
+def flow_log_density(flow, U, batch_size=1000):
+    """Exact log-density (float64) of standardized rows ``U`` under ``flow``."""
+    flow = flow.double().eval()
+    out = [flow.log_prob(torch.tensor(U[s:s + batch_size], dtype=torch.float64)).numpy()
+           for s in range(0, U.shape[0], batch_size)]
+    return np.concatenate(out)
+
+
+# ---------------------------------------------------------------------------------------
+# End-to-end CNF with the same network
+# ---------------------------------------------------------------------------------------
+
+def train_cnf(U_train, U_subset, log_det_scale, n_blocks, params, target_nll, max_iter,
+              max_seconds, eval_every, seed=0):
+    """Train ``n_blocks`` fresh ODE blocks jointly by maximum likelihood.
+
+    Returns the evaluation trace and when (iterations, training seconds) the
+    exact subset NLL first reached ``target_nll``. Training seconds exclude
+    the evaluations, which are timed separately.
+    """
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    d = U_train.shape[1]
+    flow = BlockFlow([ODEBlock(VelocityMLP(d, tuple(params["hidden_sizes"])), params["n_steps"])
+                      for _ in range(n_blocks)])
+    optimizer = torch.optim.Adam(flow.parameters(), lr=params["learning_rate"])
+    X = torch.tensor(U_train, dtype=torch.float32)
+    batch_size = params["batch_size"]
+
+    def evaluate():
+        start = time.perf_counter()
+        nll = -(flow_log_density(copy.deepcopy(flow), U_subset).mean() - log_det_scale)
+        return float(nll), time.perf_counter() - start
+
+    nll0, eval_seconds = evaluate()
+    trace = [dict(iteration=0, seconds=0.0, nll=nll0)]
+    reached = None
+    train_seconds, iteration, permutation, position = 0.0, 0, rng.permutation(len(X)), 0
+    losses = []
+    stop = "iterations"
+    while iteration < max_iter:
+        start = time.perf_counter()
+        if position + batch_size > len(X):
+            permutation, position = rng.permutation(len(X)), 0
+        batch = X[permutation[position:position + batch_size]]
+        position += batch_size
+        z, log_det = batch, 0.0
+        for block in flow.blocks:
+            z, int_div = block(z, divergence="hutchinson", noise=_jko.rademacher_like(z),
+                               create_graph=True)
+            log_det = log_det + int_div
+        loss = -(standard_normal_log_prob(z) + log_det).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(flow.parameters(), 1.0)
+        optimizer.step()
+        iteration += 1
+        train_seconds += time.perf_counter() - start
+        losses.append(loss.item())
+        if iteration % eval_every == 0 or iteration == max_iter or train_seconds >= max_seconds:
+            nll, seconds = evaluate()
+            eval_seconds += seconds
+            trace.append(dict(iteration=iteration, seconds=train_seconds, nll=nll,
+                              train_loss=float(np.mean(losses[-eval_every:]))))
+            if nll <= target_nll:
+                reached = dict(iteration=iteration, seconds=train_seconds, nll=nll)
+                stop = "reached"
+                break
+            if not math.isfinite(loss.item()):
+                stop = "non-finite loss"
+                break
+            if train_seconds >= max_seconds:
+                stop = "seconds"
+                break
+    best = min(trace, key=lambda r: r["nll"] if math.isfinite(r["nll"]) else math.inf)
+    return dict(n_blocks=n_blocks, budget_iterations=max_iter, budget_seconds=max_seconds,
+                eval_every=eval_every, iterations=iteration, train_seconds=train_seconds,
+                eval_seconds=eval_seconds, stop=stop, reached=reached, best=best, trace=trace)
+
+
+# ---------------------------------------------------------------------------------------
+# One data set
+# ---------------------------------------------------------------------------------------
+
+def run_dataset(name, data_dir, quick, out_dir, plots, cnf_max_seconds=None):
+    is_toy = name != "miniboone"
+    params = dict((QUICK_TOY_JKO if quick else TOY_JKO) if is_toy
+                  else (QUICK_MINIBOONE_JKO if quick else MINIBOONE_JKO))
+    run = dict((QUICK_TOY_RUN if quick else TOY_RUN) if is_toy
+               else (QUICK_MINIBOONE_RUN if quick else MINIBOONE_RUN))
+    if cnf_max_seconds is not None:
+        run["cnf_max_seconds"] = float(cnf_max_seconds)
+    X_train, X_test = load_dataset(name, data_dir, run)
+    print(f"\n## {name}: train {X_train.shape}, test {X_test.shape}", flush=True)
+
+    model, snapshots, jko_seconds = fit_jko_with_snapshots(params, X_train)
+    mean, scale = model.mean_, model.scale_
+    assert np.allclose(mean, X_train.mean(axis=0)) and np.allclose(scale, X_train.std(axis=0))
+    log_det_scale = float(np.log(scale).sum())
+    U_test = (X_test - mean) / scale
+    subset = np.sort(np.random.default_rng(12345).choice(len(X_test), min(run["n_subset"],
+                                                                         len(X_test)),
+                                                         replace=False))
+
+    stages, cumulative_iter = [], 0
+    for snap in snapshots:
+        row = snap["row"]
+        cumulative_iter += row["n_iter"]
+        scores = flow_log_density(snap["flow"], U_test) - log_det_scale
+        stages.append(dict(round=row["round"], block=row["block"], h=row["h"],
+                           n_iter=row["n_iter"], best_iter=row["best_iter"],
+                           cumulative_iter=cumulative_iter, seconds=snap["seconds"],
+                           n_blocks_in_flow=len(snap["flow"]), val_nll=row["val_nll"],
+                           w2_movement=row["w2_movement"], w2_ratio=row["w2_ratio"],
+                           test_nll=float(-scores.mean()),
+                           test_nll_subset=float(-scores[subset].mean())))
+    # Mark grow blocks that the validation rule dropped (the flow was truncated after growing).
+    n_refine_rounds = len({s["round"] for s in stages if s["round"].startswith("refine")})
+    kept_after_grow = model.n_blocks_ // 2**n_refine_rounds
+    for s in stages:
+        s["kept"] = s["round"] != "grow" or s["block"] <= kept_after_grow
+    gaussian_nll_subset = float(-(standard_normal_log_prob(torch.tensor(U_test[subset])).mean()
+                                  - log_det_scale))
+
+    final_scores = model.score_samples(X_test)
+    final_nll = float(-final_scores.mean())
+    final_subset_nll = float(-final_scores[subset].mean())
+    if not math.isclose(final_nll, stages[-1]["test_nll"], rel_tol=0, abs_tol=1e-8):
+        raise RuntimeError(f"last snapshot NLL {stages[-1]['test_nll']} != model NLL {final_nll}")
+    jko = dict(params={k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()},
+               n_blocks=model.n_blocks_, n_iter=model.n_iter_, seconds=jko_seconds,
+               stop_reason=model.stop_reason_, step_sizes=list(model.step_sizes_),
+               test_nll=final_nll, test_nll_subset=final_subset_nll,
+               train_nll=float(-model.score(X_train)), gaussian_nll_subset=gaussian_nll_subset,
+               stages=stages)
+    print(f"JKO: {model.n_blocks_} blocks, {model.n_iter_} iterations, {jko_seconds:.1f} s, "
+          f"test NLL {final_nll:.4f} (subset {final_subset_nll:.4f}), "
+          f"stop {model.stop_reason_}", flush=True)
+
+    U_train = (X_train - mean) / scale
+    budget_iterations = BUDGET_FACTOR * model.n_iter_
+    cnf = train_cnf(U_train, U_test[subset], log_det_scale, model.n_blocks_, params,
+                    final_subset_nll, budget_iterations, run["cnf_max_seconds"],
+                    run["eval_every"])
+    cnf["ratio_to_reach"] = (cnf["reached"]["iteration"] / model.n_iter_
+                             if cnf["reached"] else None)
+    cnf["ratio_lower_bound"] = cnf["iterations"] / model.n_iter_
+    print(f"CNF: {cnf['iterations']} iterations, {cnf['train_seconds']:.1f} s training "
+          f"(+{cnf['eval_seconds']:.1f} s evaluating), stop: {cnf['stop']}, "
+          f"best subset NLL {cnf['best']['nll']:.4f} at {cnf['best']['iteration']}", flush=True)
+
+    result = dict(dataset=name, quick=quick, n_train=len(X_train), n_test=len(X_test),
+                  n_subset=len(subset), run={k: v for k, v in run.items()},
+                  budget_factor=BUDGET_FACTOR, machine=machine_info(), jko=jko, cnf=cnf)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # --quick results get their own file names so a smoke check never overwrites a full run.
+    (out_dir / f"{name}{'_quick' if quick else ''}.json").write_text(json.dumps(result, indent=1))
+    if is_toy and plots is not None:
+        grid_density, samples = toy_pictures(model, X_train, run)
+        plots.append(dict(name=name, X=X_train, density=grid_density, samples=samples))
+    return result
+
+
+def toy_pictures(model, X, run):
+    lo, hi = np.percentile(X, [0.5, 99.5], axis=0)
+    pad = 0.15 * (hi - lo)
+    lo, hi = lo - pad, hi + pad
+    xs, ys = np.linspace(lo[0], hi[0], run["grid"]), np.linspace(lo[1], hi[1], run["grid"])
+    grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
+    density = np.exp(model.score_samples(grid)).reshape(len(ys), len(xs))
+    samples = model.sample(run["n_samples"], random_state=0)
+    return dict(extent=(lo[0], hi[0], lo[1], hi[1]), values=density), samples
+
+
+# ---------------------------------------------------------------------------------------
+# Reporting
+# ---------------------------------------------------------------------------------------
+
+def machine_info():
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import os
+    return dict(cpu=cpu, logical_cpus=os.cpu_count(), torch=torch.__version__,
+                threads=torch.get_num_threads(), python=platform.python_version(),
+                numpy=np.__version__)
+
+
+def fmt(x, digits=3):
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "–"
+    return f"{x:.{digits}f}"
+
+
+def stage_table(results):
+    lines = ["| data set | round | block | h | iters (block) | cum. iters | cum. s | "
+             "val NLL (std. space) | test NLL | test NLL (subset) | kept |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        for s in r["jko"]["stages"]:
+            lines.append(f"| {r['dataset']} | {s['round']} | {s['block']} | {s['h']:.3g} | "
+                         f"{s['n_iter']} | {s['cumulative_iter']} | {s['seconds']:.1f} | "
+                         f"{fmt(s['val_nll'])} | {fmt(s['test_nll'])} | "
+                         f"{fmt(s['test_nll_subset'])} | {'yes' if s['kept'] else 'dropped'} |")
+    return "\n".join(lines)
+
+
+def verdict(r):
+    cnf, n_jko = r["cnf"], r["jko"]["n_iter"]
+    if cnf["reached"]:
+        ratio = cnf["ratio_to_reach"]
+        if ratio >= BUDGET_FACTOR:
+            return f"met ({ratio:.2f}x)"
+        return f"missed: {ratio:.2f}x, short by {BUDGET_FACTOR / ratio:.1f}x"
+    bound = cnf["ratio_lower_bound"]
+    if bound >= BUDGET_FACTOR:
+        return f"met (> {bound:.2f}x: CNF never reached it)"
+    return f"undecided: CNF not there after {bound:.2f}x (budget cut by seconds)"
+
+
+def summary_table(results):
+    lines = ["| data set | JKO blocks | JKO iters | JKO s | JKO test NLL | JKO NLL (subset) | "
+             "CNF budget (iters / s) | CNF iters to reach | CNF s to reach | "
+             "CNF best NLL (subset) @ iters | CNF iters / JKO iters | 5x target |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        j, c = r["jko"], r["cnf"]
+        reach_it = str(c["reached"]["iteration"]) if c["reached"] else f"not reached ({c['stop']})"
+        reach_s = fmt(c["reached"]["seconds"], 1) if c["reached"] else "–"
+        ratio = (f"{c['ratio_to_reach']:.2f}" if c["reached"]
+                 else f"> {c['ratio_lower_bound']:.2f}")
+        lines.append(
+            f"| {r['dataset']} | {j['n_blocks']} | {j['n_iter']} | {j['seconds']:.1f} | "
+            f"{fmt(j['test_nll'])} | {fmt(j['test_nll_subset'])} | "
+            f"{c['budget_iterations']} / {c['budget_seconds']:.0f} | {reach_it} | {reach_s} | "
+            f"{fmt(c['best']['nll'])} @ {c['best']['iteration']} ({c['iterations']} run, "
+            f"{c['train_seconds']:.0f} s) | {ratio} | {verdict(r)} |")
+    return "\n".join(lines)
+
+
+def plot_toys(plots, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(len(plots), 3, figsize=(9, 3 * len(plots)), squeeze=False)
+    for row, p in zip(axes, plots):
+        lo0, hi0, lo1, hi1 = p["density"]["extent"]
+        bins = [np.linspace(lo0, hi0, 150), np.linspace(lo1, hi1, 150)]
+        row[0].hist2d(p["X"][:, 0], p["X"][:, 1], bins=bins, cmap="viridis")
+        row[1].imshow(p["density"]["values"], origin="lower", extent=p["density"]["extent"],
+                      aspect="auto", cmap="viridis")
+        row[2].hist2d(p["samples"][:, 0], p["samples"][:, 1], bins=bins, cmap="viridis")
+        row[0].set_ylabel(p["name"])
+        for ax in row:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    for ax, title in zip(axes[0], ("training data", "learned density", "samples")):
+        ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def plot_nll_curves(results, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    n = len(results)
+    cols = min(4, n)
+    rows = int(math.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.2 * rows), squeeze=False)
+    for ax, r in zip(axes.flat, results):
+        stages = r["jko"]["stages"]
+        ax.plot([0] + [s["cumulative_iter"] for s in stages],
+                [r["jko"]["gaussian_nll_subset"]] +
+                [s["test_nll_subset"] for s in stages], "o-", label="JKO (after each block)")
+        trace = r["cnf"]["trace"]
+        ax.plot([t["iteration"] for t in trace], [t["nll"] for t in trace], "-",
+                label="end-to-end CNF")
+        ax.axhline(r["jko"]["test_nll_subset"], color="gray", ls="--", lw=0.8)
+        values = [s["test_nll_subset"] for s in stages] + [t["nll"] for t in trace]
+        finite = [v for v in values if math.isfinite(v)]
+        if finite:
+            low = min(finite)
+            high = np.percentile(finite, 80)
+            ax.set_ylim(low - 0.1 * (high - low + 1e-3), high + 0.3 * (high - low + 1e-3))
+        ax.set_title(r["dataset"])
+        ax.set_xlabel("optimizer iterations")
+        ax.set_ylabel("test NLL (subset, nats)")
+    axes.flat[0].legend(fontsize="small")
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def load_results(out_dir):
+    results = [json.loads(p.read_text()) for p in sorted(Path(out_dir).glob("*.json"))]
+    order = {name: i for i, name in enumerate(DATASETS)}
+    return sorted(results, key=lambda r: order.get(r["dataset"], len(order)))
+
+
+def print_tables(results):
+    print("\n### JKO flow after each block of each round\n")
+    print(stage_table(results))
+    print("\n### JKO flow against the end-to-end CNF\n")
+    print(summary_table(results))
+    sys.stdout.flush()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", default="../shared/data")
+    parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
+    parser.add_argument("--quick", action="store_true", help="tiny settings, a smoke check")
+    parser.add_argument("--plots-dir", default=None,
+                        help="where the PNGs go (default: benchmarks/, or --out with --quick)")
+    parser.add_argument("--cnf-max-seconds", type=float, default=None,
+                        help="override the CNF's training-seconds cap (toys 150, MINIBOONE 1500)")
+    parser.add_argument("--tables-only", action="store_true",
+                        help="re-print tables and redraw training_nll.png from --out")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    out_dir = Path(args.out)
+    plots_dir = Path(args.plots_dir or (args.out if args.quick else "benchmarks"))
+    plots_dir.mkdir(parents=True, exist_ok=True)
+    if not args.tables_only:
+        info = machine_info()
+        print(f"CPU {info['cpu']} ({info['logical_cpus']} logical CPUs), torch {info['torch']}, "
+              f"{info['threads']} thread(s), python {info['python']}, quick={args.quick}")
+        start = time.perf_counter()
+        toy_plots, results = [], []
+        for name in args.datasets:
+            results.append(run_dataset(name, args.data_dir, args.quick, out_dir, toy_plots,
+                                       args.cnf_max_seconds))
+        if toy_plots:
+            plot_toys(toy_plots, plots_dir / "toys_density.png")
+        print(f"\nthis run: {time.perf_counter() - start:.0f} s")
+        print_tables(results)
+    all_results = [r for r in load_results(out_dir) if r["quick"] == args.quick]
+    if all_results:
+        plot_nll_curves(all_results, plots_dir / "training_nll.png")
+        if args.tables_only:
+            print_tables(all_results)
+
+
+if __name__ == "__main__":
+    main()
