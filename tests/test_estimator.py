@@ -14,8 +14,8 @@ from sklearn.preprocessing import StandardScaler
 
 from skjko import JKOFlowDensity
 
-FAST = dict(hidden_sizes=(32, 32), n_blocks=2, n_steps=2, max_iter=150, batch_size=256,
-            learning_rate=5e-3, device="cpu")
+FAST = dict(hidden_sizes=(32, 32), n_blocks=2, n_reparam=0, n_steps=2, max_iter=150,
+            batch_size=256, learning_rate=5e-3, device="cpu")
 
 
 def two_blob_mixture(n, seed):

@@ -8,8 +8,8 @@ from sklearn.datasets import make_moons
 from skjko import JKOFlowDensity, plot_history
 from skjko import jko
 
-SMALL = dict(hidden_sizes=(32, 32), n_steps=2, max_iter=60, batch_size=256, learning_rate=5e-3,
-             device="cpu", random_state=0)
+SMALL = dict(hidden_sizes=(32, 32), n_reparam=0, n_steps=2, max_iter=60, batch_size=256,
+             learning_rate=5e-3, device="cpu", random_state=0)
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,8 @@ def test_extra_blocks_that_overfit_are_dropped():
 
 
 def test_reparametrization_and_refinement_rounds_in_history(moons):
-    model = JKOFlowDensity(n_blocks=2, tol=0.0, n_reparam=1, n_refine=1, **SMALL).fit(moons[0])
+    model = JKOFlowDensity(**dict(SMALL, n_blocks=2, tol=0.0, n_reparam=1, n_refine=1))
+    model.fit(moons[0])
     rounds = [r["round"] for r in model.history_]
     assert rounds == ["grow"] * 2 + ["reparam 1"] * 2 + ["refine 1"] * 4
     assert model.n_blocks_ == 4 and len(model.step_sizes_) == 4
@@ -115,7 +116,7 @@ def test_plot_history(moons):
     import matplotlib
 
     matplotlib.use("Agg")
-    model = JKOFlowDensity(n_blocks=2, n_reparam=1, tol=0.0, **SMALL).fit(moons[0])
+    model = JKOFlowDensity(**dict(SMALL, n_blocks=2, n_reparam=1, tol=0.0)).fit(moons[0])
     axes = plot_history(model)
     assert len(axes) == 3
     assert len(axes[0].lines) == 2  # one line per round
