@@ -52,13 +52,17 @@ class JKOFlowDensity(DensityMixin, TransformerMixin, BaseEstimator):
         the exact Jacobian trace. 'potential': OT-Flow's potential network,
         f(x, t) = −∇Φ(x, t) with Φ = wᵀN(x, t) + ½ sᵀAᵀA s + bᵀs + c, N a
         log-cosh ResNet, whose exact divergence has a closed form used for
-        training and scoring alike (Vidal et al., JKO-Flow).
+        training and scoring alike (Vidal et al., JKO-Flow). Its W2 proximal
+        term is OT-Flow's kinetic energy E∫‖f‖² dt rather than E‖T(x) − x‖².
     hidden_sizes : tuple of int, default=(128, 128, 128)
         Hidden layer widths of each block's velocity network. For
         ``velocity='potential'`` the ResNet has ``max(2, len(hidden_sizes))``
         layers of one width, so the sizes must all be equal.
-    n_steps : int, default=3
-        RK4 steps per block.
+    n_steps : int or 'auto', default='auto'
+        RK4 steps per block. 'auto': 3 for ``velocity='mlp'`` (JKO-iFlow's
+        choice) and 8 for ``velocity='potential'``, whose time-dependent
+        field needs more: trained with 3 steps its density integrated to
+        1.06 over a 2-D grid, with 8 steps to 1.000 (tests check 2 %).
     max_iter : int, default=500
         Maximum optimizer (Adam) steps per block and round.
     batch_size : int, default=1000
@@ -171,7 +175,7 @@ class JKOFlowDensity(DensityMixin, TransformerMixin, BaseEstimator):
         "tol": [Interval(Real, 0, None, closed="left")],
         "velocity": [StrOptions({"mlp", "potential"})],
         "hidden_sizes": ["array-like"],
-        "n_steps": [Interval(Integral, 1, None, closed="left")],
+        "n_steps": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -190,7 +194,8 @@ class JKOFlowDensity(DensityMixin, TransformerMixin, BaseEstimator):
     }
 
     def __init__(self, *, h=1.0, h_growth=1.4, h_max=5.0, n_blocks=4, tol=0.01,
-                 velocity="mlp", hidden_sizes=(128, 128, 128), n_steps=3, max_iter=500, batch_size=1000,
+                 velocity="mlp", hidden_sizes=(128, 128, 128), n_steps="auto", max_iter=500,
+                 batch_size=1000,
                  learning_rate=1e-3, early_stopping="auto", validation_fraction=0.1,
                  n_iter_no_change=5, validation_interval=25, n_blocks_no_change=1, n_reparam=1,
                  eta=0.5, n_refine=0, warm_start=False, device="auto", random_state=None,
@@ -255,7 +260,8 @@ class JKOFlowDensity(DensityMixin, TransformerMixin, BaseEstimator):
         trainer = JKOTrainer(
             flow.float().to(device).requires_grad_(True), steps, history, as_tensor(X_train),
             as_tensor(X_val), BlockFit(self.max_iter, self.batch_size, self.learning_rate,
-                                       self.n_iter_no_change, self.validation_interval),
+                                       self.n_iter_no_change, self.validation_interval,
+                                       self._transport_cost()),
             self.verbose)
         stop_reason = self.stop_reason_ if continuing else "n_blocks"
         cuda_devices = [device] if device.type == "cuda" else []
@@ -268,7 +274,7 @@ class JKOFlowDensity(DensityMixin, TransformerMixin, BaseEstimator):
                         self.n_blocks, self.h, self.h_growth, self.h_max, self.tol,
                         self.n_blocks_no_change,
                         lambda: self._make_velocity(X.shape[1], hidden_sizes).to(device),
-                        self.n_steps)
+                        self._n_steps())
                 self._run_rounds(trainer)
             except KeyboardInterrupt:
                 warnings.warn(f"fit interrupted: kept the {len(trainer.flow)} finished "
@@ -316,6 +322,16 @@ class JKOFlowDensity(DensityMixin, TransformerMixin, BaseEstimator):
             raise ValueError("velocity='potential' is a ResNet of equal-width layers: "
                              f"hidden_sizes must repeat one width, got {self.hidden_sizes!r}.")
         return sizes
+
+    def _n_steps(self):
+        if self.n_steps == "auto":
+            return 8 if self.velocity == "potential" else 3
+        return self.n_steps
+
+    def _transport_cost(self):
+        # JKO-Flow keeps OT-Flow's kinetic energy as the proximal term; its paths stay
+        # straight enough for a few RK4 steps, where the endpoint cost let them bend.
+        return "path" if self.velocity == "potential" else "endpoint"
 
     def _make_velocity(self, n_features, hidden_sizes):
         if self.velocity == "potential":

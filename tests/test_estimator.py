@@ -12,6 +12,8 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from _helpers import grid_mass
+
 from skjko import JKOFlowDensity
 
 FAST = dict(hidden_sizes=(32, 32), n_blocks=2, n_reparam=0, n_steps=2, max_iter=150,
@@ -46,13 +48,7 @@ def test_fitted_attributes(fitted):
 
 
 def test_density_integrates_to_one(fitted, data):
-    X = data[0]
-    lo, hi = X.min(axis=0) - 3, X.max(axis=0) + 3
-    xs, ys = (np.linspace(lo[i], hi[i], 301) for i in range(2))
-    grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
-    density = np.exp(fitted.score_samples(grid)).reshape(301, 301)
-    mass = np.trapezoid(np.trapezoid(density, xs, axis=1), ys)
-    assert mass == pytest.approx(1.0, abs=0.02)
+    assert grid_mass(fitted, data[0]) == pytest.approx(1.0, abs=0.02)
 
 
 def test_beats_a_single_gaussian_on_held_out_data(fitted, data):
