@@ -79,11 +79,18 @@ class PotentialVelocity(nn.Module):
         Tensor of shape (n,)
         """
         s = self._space_time(x, t)
-        u = log_cosh(self.layers[0](s))
-        for layer in self.layers[1:]:
-            u = u + self.step * log_cosh(layer(u))
+        _, u = self._resnet(s)
         # ½ sᵀAᵀAs = ½ |As|², never forming AᵀA.
         return u @ self.w + 0.5 * (s @ self.A.T).pow(2).sum(1) + s @ self.b + self.c
+
+    def _resnet(self, s):
+        """N(s) and the pre-activations a_i of every layer."""
+        a = [self.layers[0](s)]
+        u = log_cosh(a[0])
+        for layer in self.layers[1:]:
+            a.append(layer(u))
+            u = u + self.step * log_cosh(a[-1])
+        return a, u
 
     def _grad_and_trace(self, x: torch.Tensor, t, with_trace: bool):
         """∇_s Φ of shape (n, d+1) and, if asked, tr(∇²_x Φ) of shape (n,)."""
@@ -91,12 +98,7 @@ class PotentialVelocity(nn.Module):
         s = self._space_time(x, t)
         K = [layer.weight for layer in self.layers]
 
-        # Forward pass, keeping the pre-activations a_i (u_{i-1} is not needed again).
-        a = [self.layers[0](s)]
-        u = log_cosh(a[0])
-        for layer in self.layers[1:]:
-            a.append(layer(u))
-            u = u + h * log_cosh(a[-1])
+        a, _ = self._resnet(s)  # only the pre-activations a_i are needed again
 
         tanh_a = [torch.tanh(a_i) for a_i in a]  # σ'(a_i), reused below
         # Backward recursion: z[i] = ∂(wᵀ N)/∂u_{i-1} for i >= 1, z[n_layers] = w,
