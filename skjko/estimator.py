@@ -54,6 +54,10 @@ class JKOFlowDensity(DensityMixin, TransformerMixin, BaseEstimator):
         log-cosh ResNet, whose exact divergence has a closed form used for
         training and scoring alike (Vidal et al., JKO-Flow). Its W2 proximal
         term is OT-Flow's kinetic energy E∫‖f‖² dt rather than E‖T(x) − x‖².
+    alpha_hjb : float, default=0.0
+        Weight of OT-Flow's HJB regularizer E∫|∂ₜΦ − ½‖∇Φ‖²| dt added to each
+        block's loss; only with ``velocity='potential'``. Off by default, as
+        in the JKO-Flow paper's fixed-α_C scheme; not yet measured to pay.
     hidden_sizes : tuple of int, default=(128, 128, 128)
         Hidden layer widths of each block's velocity network. For
         ``velocity='potential'`` the ResNet has ``max(2, len(hidden_sizes))``
@@ -174,6 +178,7 @@ class JKOFlowDensity(DensityMixin, TransformerMixin, BaseEstimator):
         "n_blocks": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "velocity": [StrOptions({"mlp", "potential"})],
+        "alpha_hjb": [Interval(Real, 0, None, closed="left")],
         "hidden_sizes": ["array-like"],
         "n_steps": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -194,9 +199,9 @@ class JKOFlowDensity(DensityMixin, TransformerMixin, BaseEstimator):
     }
 
     def __init__(self, *, h=1.0, h_growth=1.4, h_max=5.0, n_blocks=4, tol=0.01,
-                 velocity="mlp", hidden_sizes=(128, 128, 128), n_steps="auto", max_iter=500,
-                 batch_size=1000,
-                 learning_rate=1e-3, early_stopping="auto", validation_fraction=0.1,
+                 velocity="mlp", alpha_hjb=0.0, hidden_sizes=(128, 128, 128), n_steps="auto",
+                 max_iter=500, batch_size=1000, learning_rate=1e-3, early_stopping="auto",
+                 validation_fraction=0.1,
                  n_iter_no_change=5, validation_interval=25, n_blocks_no_change=1, n_reparam=1,
                  eta=0.5, n_refine=0, warm_start=False, device="auto", random_state=None,
                  verbose=0):
@@ -206,6 +211,7 @@ class JKOFlowDensity(DensityMixin, TransformerMixin, BaseEstimator):
         self.n_blocks = n_blocks
         self.tol = tol
         self.velocity = velocity
+        self.alpha_hjb = alpha_hjb
         self.hidden_sizes = hidden_sizes
         self.n_steps = n_steps
         self.max_iter = max_iter
@@ -243,7 +249,7 @@ class JKOFlowDensity(DensityMixin, TransformerMixin, BaseEstimator):
         continuing = self.warm_start and hasattr(self, "flow_")
         X = validate_data(self, X, dtype=FLOAT_DTYPES, ensure_min_samples=2,
                           reset=not continuing)
-        hidden_sizes = self._validated_hidden_sizes()
+        hidden_sizes = self._validated_architecture()
         device = resolve_device(self.device)
         if continuing:
             flow, steps, history = self.flow_, list(self.step_sizes_), list(self.history_)
@@ -261,7 +267,7 @@ class JKOFlowDensity(DensityMixin, TransformerMixin, BaseEstimator):
             flow.float().to(device).requires_grad_(True), steps, history, as_tensor(X_train),
             as_tensor(X_val), BlockFit(self.max_iter, self.batch_size, self.learning_rate,
                                        self.n_iter_no_change, self.validation_interval,
-                                       self._transport_cost()),
+                                       self._transport_cost(), self.alpha_hjb),
             self.verbose)
         stop_reason = self.stop_reason_ if continuing else "n_blocks"
         cuda_devices = [device] if device.type == "cuda" else []
@@ -313,11 +319,14 @@ class JKOFlowDensity(DensityMixin, TransformerMixin, BaseEstimator):
                              f"{self.validation_fraction} leave {U.shape[0] - n_val} and {n_val}.")
         return train_test_split(U, test_size=n_val, random_state=seed)
 
-    def _validated_hidden_sizes(self):
+    def _validated_architecture(self):
         sizes = tuple(self.hidden_sizes)
         if not sizes or not all(isinstance(s, Integral) and s >= 1 for s in sizes):
             raise ValueError("hidden_sizes must be a non-empty sequence of positive integers, "
                              f"got {self.hidden_sizes!r}.")
+        if self.alpha_hjb > 0 and self.velocity != "potential":
+            raise ValueError("alpha_hjb > 0 needs velocity='potential': the HJB residual is "
+                             "defined for a potential Φ.")
         if self.velocity == "potential" and len(set(sizes)) > 1:
             raise ValueError("velocity='potential' is a ResNet of equal-width layers: "
                              f"hidden_sizes must repeat one width, got {self.hidden_sizes!r}.")

@@ -51,7 +51,8 @@ def rademacher_like(x: torch.Tensor) -> torch.Tensor:
     return torch.randint(0, 2, x.shape, device=x.device).to(x.dtype) * 2 - 1
 
 
-def jko_loss(block: ODEBlock, x: torch.Tensor, h: float, transport_cost: str = "endpoint"):
+def jko_loss(block: ODEBlock, x: torch.Tensor, h: float, transport_cost: str = "endpoint",
+             alpha_hjb: float = 0.0):
     """JKO objective of one block on a batch ``x`` (n, d), Hutchinson divergence.
 
     Parameters
@@ -60,19 +61,29 @@ def jko_loss(block: ODEBlock, x: torch.Tensor, h: float, transport_cost: str = "
         The W2 proximal term: JKO-iFlow's ‖T(x) − x‖², or JKO-Flow's (OT-Flow's)
         kinetic energy ∫‖f(x(t), t)‖² dt, which also penalises curved paths:
         it is never below the endpoint cost and equals it on straight ones.
+    alpha_hjb : float, default=0.0
+        Weight of OT-Flow's HJB penalty E∫|∂ₜΦ − ½‖∇Φ‖²| dt (potential
+        velocities only), added to the loss.
 
     Returns
     -------
     loss, kl_loss, w2_loss : scalar Tensors
-        ``loss = kl_loss + w2_loss / (2 h)`` where ``kl_loss`` is
-        mean(½‖T(x)‖² − ∫div f) and ``w2_loss`` the mean transport cost.
+        ``loss = kl_loss + w2_loss / (2 h) [+ alpha_hjb · HJB]`` where
+        ``kl_loss`` is mean(½‖T(x)‖² − ∫div f) and ``w2_loss`` the mean
+        transport cost.
     """
-    path = transport_cost == "path"
-    y, int_div, *kinetic = block(x, divergence="hutchinson", noise=rademacher_like(x),
-                                 create_graph=True, kinetic_energy=path)
+    integrands = (("kinetic",) if transport_cost == "path" else ()) + (
+        ("hjb",) if alpha_hjb > 0 else ())
+    y, int_div, *integrals = block(x, divergence="hutchinson", noise=rademacher_like(x),
+                                   create_graph=True, integrands=integrands)
+    integrals = dict(zip(integrands, integrals))
     kl_loss = (0.5 * (y * y).sum(dim=1) - int_div).mean()
-    w2_loss = kinetic[0].mean() if path else ((y - x) ** 2).sum(dim=1).mean()
-    return kl_loss + w2_loss / (2 * h), kl_loss, w2_loss
+    w2_loss = (integrals["kinetic"] if "kinetic" in integrals
+               else ((y - x) ** 2).sum(dim=1)).mean()
+    loss = kl_loss + w2_loss / (2 * h)
+    if "hjb" in integrals:
+        loss = loss + alpha_hjb * integrals["hjb"].mean()
+    return loss, kl_loss, w2_loss
 
 
 def minibatch_indices(n_samples: int, batch_size: int, device):
@@ -130,6 +141,7 @@ class BlockFit:
     n_iter_no_change: int = 5
     validation_interval: int = 25
     transport_cost: str = "endpoint"
+    alpha_hjb: float = 0.0
     max_grad_norm: float = 1.0
 
 
@@ -181,7 +193,8 @@ def train_block(block: ODEBlock, x: torch.Tensor, h: float, fit: BlockFit,
             best_state = copy.deepcopy(block.state_dict())
             result["val_nll"] = val_nll
     for iteration in range(1, fit.max_iter + 1):
-        loss, kl_loss, w2_loss = jko_loss(block, x[next(batches)], h, fit.transport_cost)
+        loss, kl_loss, w2_loss = jko_loss(block, x[next(batches)], h, fit.transport_cost,
+                                          fit.alpha_hjb)
         if not torch.isfinite(loss):
             if iteration > 1:
                 block.load_state_dict(last_good)

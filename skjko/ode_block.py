@@ -20,18 +20,21 @@ class _AugmentedDynamics(nn.Module):
     is exact and cheaper than any probe.
     """
 
-    def __init__(self, velocity, divergence, noise, create_graph, exact_method, kinetic_energy):
+    def __init__(self, velocity, divergence, noise, create_graph, exact_method, integrands):
         super().__init__()
         self.velocity = velocity
         self.divergence = divergence
         self.noise = noise
         self.create_graph = create_graph
         self.exact_method = exact_method
-        self.kinetic_energy = kinetic_energy
+        self.integrands = integrands
 
     def forward(self, t, state):
         x = state[0]
-        if hasattr(self.velocity, "velocity_and_divergence"):
+        hjb = None
+        if "hjb" in self.integrands:
+            fx, div, hjb = self.velocity.velocity_divergence_hjb(x, t)
+        elif hasattr(self.velocity, "velocity_and_divergence"):
             fx, div = self.velocity.velocity_and_divergence(x, t)
         elif self.divergence == "hutchinson":
             fx, div = divergence_hutchinson(partial(self.velocity, t=t), x, self.noise,
@@ -39,7 +42,8 @@ class _AugmentedDynamics(nn.Module):
         else:
             fx, div = divergence_exact(partial(self.velocity, t=t), x, self.create_graph,
                                        self.exact_method)
-        return (fx, div, (fx * fx).sum(dim=1)) if self.kinetic_energy else (fx, div)
+        extra = {"kinetic": lambda: (fx * fx).sum(dim=1), "hjb": lambda: hjb}
+        return (fx, div, *(extra[name]() for name in self.integrands))
 
 
 class _Velocity(nn.Module):
@@ -97,8 +101,7 @@ class ODEBlock(nn.Module):
         return solution[-1]
 
     def forward(self, x: torch.Tensor, divergence: str = "exact", noise: torch.Tensor = None,
-                create_graph: bool = False, exact_method: str = "loop",
-                kinetic_energy: bool = False):
+                create_graph: bool = False, exact_method: str = "loop", integrands=()):
         """Push ``x`` through the block.
 
         Parameters
@@ -112,9 +115,10 @@ class ODEBlock(nn.Module):
             Keep the divergence differentiable (training).
         exact_method : {"loop", "vmap"}, default="loop"
             Passed to :func:`skjko.divergence.divergence_exact`.
-        kinetic_energy : bool, default=False
-            Also integrate the path's kinetic energy ∫₀¹ ‖f(x(t), t)‖² dt
-            (OT-Flow's transport cost); not with ``divergence="none"``.
+        integrands : tuple of {"kinetic", "hjb"}, default=()
+            Further path integrals to accumulate (not with ``divergence="none"``):
+            the kinetic energy ∫‖f(x(t), t)‖² dt (OT-Flow's transport cost) and
+            OT-Flow's HJB residual ∫|∂ₜΦ − ½‖∇Φ‖²| dt (potential velocities only).
 
         Returns
         -------
@@ -122,8 +126,8 @@ class ODEBlock(nn.Module):
             T(x).
         int_div : Tensor of shape (n,) or None
             ∫₀¹ div f(x(t)) dt = log |det ∂T/∂x| (None when ``divergence="none"``).
-        kinetic : Tensor of shape (n,)
-            Only with ``kinetic_energy=True``: ∫₀¹ ‖f‖² dt.
+        *integrals : Tensors of shape (n,)
+            One per name in ``integrands``, in that order.
         """
         if divergence not in DIVERGENCE_MODES:
             raise ValueError(f"divergence must be one of {DIVERGENCE_MODES}, got {divergence!r}.")
@@ -131,10 +135,15 @@ class ODEBlock(nn.Module):
             return self._solve(_Velocity(self.velocity), x, x), None
         if divergence == "hutchinson" and noise is None:
             raise ValueError("divergence='hutchinson' needs a noise tensor shaped like x.")
+        unknown = set(integrands) - {"kinetic", "hjb"}
+        if unknown:
+            raise ValueError(f"Unknown integrands {sorted(unknown)}; use 'kinetic' or 'hjb'.")
+        if "hjb" in integrands and not hasattr(self.velocity, "velocity_divergence_hjb"):
+            raise ValueError("The HJB residual needs a potential velocity (PotentialVelocity).")
         dynamics = _AugmentedDynamics(self.velocity, divergence, noise, create_graph,
-                                      exact_method, kinetic_energy)
+                                      exact_method, tuple(integrands))
         zeros = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
-        return self._solve(dynamics, (x, zeros, zeros) if kinetic_energy else (x, zeros), x)
+        return self._solve(dynamics, (x, zeros, *(zeros for _ in integrands)), x)
 
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
         """Invert the block's discrete map: T⁻¹(y), shape (n, d) to (n, d).

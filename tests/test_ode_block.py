@@ -60,3 +60,19 @@ def test_split_blocks_compose_to_the_same_map(block):
     torch.testing.assert_close(y_split, y, rtol=1e-3, atol=1e-3)
     torch.testing.assert_close(div_first + div_second, int_div, rtol=1e-3, atol=1e-3)
     torch.testing.assert_close(first.inverse(second.inverse(y_split)), x, rtol=1e-9, atol=1e-9)
+
+
+def test_integrands_are_checked(block):
+    x = torch.zeros(2, 3, dtype=torch.float64)
+    with pytest.raises(ValueError, match="Unknown integrands"):
+        block(x, integrands=("curvature",))
+    with pytest.raises(ValueError, match="potential"):
+        block(x, integrands=("hjb",))  # an MLP has no potential
+
+
+def test_kinetic_energy_bounds_the_endpoint_movement(block):
+    """Jensen: ∫‖f‖² dt ≥ ‖T(x) − x‖² for a unit time interval."""
+    x = torch.randn(20, 3, dtype=torch.float64)
+    y, _, kinetic = block(x, integrands=("kinetic",))
+    assert torch.all(kinetic >= ((y - x) ** 2).sum(dim=1) - 1e-9)
+    assert kinetic.max() > 1e-3
