@@ -379,7 +379,9 @@ class JKOFlowDensity(DensityMixin, TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
         log_density = self._in_chunks(self.flow_.log_prob, self._standardize(X))
-        return log_density - np.log(self.scale_).sum()
+        log_density = log_density - np.log(self.scale_).sum()
+        # Rows so far out that ½‖z‖² overflows get the lowest finite score, not -inf.
+        return np.where(np.isneginf(log_density), np.finfo(np.float64).min, log_density)
 
     def score(self, X, y=None):
         """Mean log-likelihood of the rows of ``X`` (higher is better).

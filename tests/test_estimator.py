@@ -233,3 +233,11 @@ def test_inverse_transform_checks_the_number_of_features(fitted):
 def test_sample_rejects_bad_n_samples(fitted):
     with pytest.raises(ValueError, match="n_samples"):
         fitted.sample(0)
+
+
+def test_far_away_rows_get_very_low_finite_scores(fitted, data):
+    far = data[0].mean(axis=0) + data[0].std(axis=0) * np.array(
+        [[1e6, 0.0], [-1e6, 1e6], [1e300, 1e300]])
+    scores = fitted.score_samples(far)
+    assert np.all(np.isfinite(scores))
+    assert np.all(scores < fitted.score_samples(data[1]).min() - 1e6)
