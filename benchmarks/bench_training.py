@@ -35,7 +35,6 @@ import argparse
 import copy
 import json
 import math
-import platform
 import sys
 import time
 from pathlib import Path
@@ -46,7 +45,8 @@ import torch
 from skjko import BlockFlow, JKOFlowDensity, ODEBlock, VelocityMLP, standard_normal_log_prob
 from skjko import jko as _jko
 
-from .toys import TOYS, sample_toy
+from .common import load_dataset, machine_info
+from .toys import TOYS
 
 DATASETS = (*TOYS, "miniboone")
 
@@ -84,20 +84,6 @@ QUICK_MINIBOONE_RUN = dict(cnf_max_seconds=3.0, eval_every=10, n_subset=200, n_t
 # ---------------------------------------------------------------------------------------
 # Data
 # ---------------------------------------------------------------------------------------
-
-def load_dataset(name, data_dir, run):
-    """Training and test rows (float64) of one data set."""
-    if name == "miniboone":
-        train = np.load(Path(data_dir) / "miniboone" / "val.npy")
-        test = np.load(Path(data_dir) / "miniboone" / "test.npy")
-        if "n_train" in run:  # --quick
-            train, test = train[:run["n_train"]], test[:run["n_test"]]
-        return train.astype(np.float64), test.astype(np.float64)
-    index = TOYS.index(name)
-    train = sample_toy(name, run["n_train"], np.random.default_rng([0, index]))
-    test = sample_toy(name, run["n_test"], np.random.default_rng([1, index]))
-    return train, test
-
 
 # ---------------------------------------------------------------------------------------
 # JKO flow: one fit, snapshotted after every block of every round
@@ -324,21 +310,6 @@ def toy_pictures(model, X, run):
 # Reporting
 # ---------------------------------------------------------------------------------------
 
-def machine_info():
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import os
-    return dict(cpu=cpu, logical_cpus=os.cpu_count(), torch=torch.__version__,
-                threads=torch.get_num_threads(), python=platform.python_version(),
-                numpy=np.__version__)
-
-
 def fmt(x, digits=3):
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "–"
@@ -359,7 +330,7 @@ def stage_table(results):
 
 
 def verdict(r):
-    cnf, n_jko = r["cnf"], r["jko"]["n_iter"]
+    cnf = r["cnf"]
     if cnf["reached"]:
         ratio = cnf["ratio_to_reach"]
         if ratio >= BUDGET_FACTOR:

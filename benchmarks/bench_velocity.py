@@ -34,8 +34,6 @@ in ``--out`` (every tag) for ``--datasets``.
 import argparse
 import json
 import math
-import os
-import platform
 import signal
 import time
 import warnings
@@ -46,7 +44,7 @@ import torch
 
 from skjko import JKOFlowDensity
 
-from .toys import TOYS, sample_toy
+from .common import load_dataset, machine_info
 
 TOY_NAMES = ("8gaussians", "checkerboard", "2spirals")
 DATASETS = (*TOY_NAMES, "miniboone")
@@ -75,34 +73,6 @@ QUICK_TOY_RUN = dict(n_train=1000, n_test=1000, n_throughput=500, repeats=1,
                      max_fit_seconds=20.0)
 QUICK_MINIBOONE_RUN = dict(n_train=800, n_test=400, n_throughput=200, repeats=1,
                            max_fit_seconds=20.0)
-
-
-def machine_info():
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return dict(cpu=cpu, logical_cpus=os.cpu_count(), torch=torch.__version__,
-                threads=torch.get_num_threads(), python=platform.python_version(),
-                numpy=np.__version__)
-
-
-def load_dataset(name, data_dir, run):
-    """Training and test rows (float64) of one data set."""
-    if name == "miniboone":
-        train = np.load(Path(data_dir) / "miniboone" / "val.npy")
-        test = np.load(Path(data_dir) / "miniboone" / "test.npy")
-        if "n_train" in run:  # --quick
-            train, test = train[:run["n_train"]], test[:run["n_test"]]
-        return train.astype(np.float64), test.astype(np.float64)
-    index = TOYS.index(name)
-    train = sample_toy(name, run["n_train"], np.random.default_rng([0, index]))
-    test = sample_toy(name, run["n_test"], np.random.default_rng([1, index]))
-    return train, test
 
 
 class _FitTimeout:

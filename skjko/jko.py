@@ -192,12 +192,12 @@ def train_block(block: ODEBlock, x: torch.Tensor, h: float, fit: BlockFit,
         if math.isfinite(val_nll):
             best_state = copy.deepcopy(block.state_dict())
             result["val_nll"] = val_nll
+    last_good = copy.deepcopy(block.state_dict())  # weights that gave a finite loss
     for iteration in range(1, fit.max_iter + 1):
         loss, kl_loss, w2_loss = jko_loss(block, x[next(batches)], h, fit.transport_cost,
                                           fit.alpha_hjb)
         if not torch.isfinite(loss):
-            if iteration > 1:
-                block.load_state_dict(last_good)
+            block.load_state_dict(last_good)
             result["diverged"] = True
             break
         last_good = copy.deepcopy(block.state_dict())
