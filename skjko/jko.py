@@ -46,6 +46,11 @@ def reparametrized_step_sizes(step_sizes_, movements, eta: float) -> list:
     return [(1 - eta) * h + eta * h * mean / w for h, w in zip(step_sizes_, distances)]
 
 
+def mean_squared_movement(x: torch.Tensor, y: torch.Tensor) -> float:
+    """E‖y − x‖² over the rows: a block's W2 movement when y = T(x)."""
+    return ((y - x) ** 2).sum(dim=1).mean().item()
+
+
 def rademacher_like(x: torch.Tensor) -> torch.Tensor:
     """Random ±1 entries shaped like ``x``: the Hutchinson probe of lowest variance."""
     return torch.randint(0, 2, x.shape, device=x.device).to(x.dtype) * 2 - 1
@@ -277,7 +282,7 @@ class JKOTrainer:
                 f"JKO block {index + 1} diverged ({round_name} round): non-finite loss at "
                 f"iteration {result['n_iter'] + 1} with h={h:.3g}; kept its last finite "
                 "weights. Try a smaller learning_rate or h.", ConvergenceWarning)
-        movement = ((y - x) ** 2).sum(dim=1).mean().item()
+        movement = mean_squared_movement(x, y)
         ratio = movement / max((y * y).sum(dim=1).mean().item(), 1e-12)
         record = BlockRecord(round_name, index + 1, h, result["n_iter"], result["best_iter"],
                              result["loss"], result["kl_loss"], result["w2_loss"],
@@ -316,13 +321,19 @@ class JKOTrainer:
         best_nll = validation.nll() if validation is not None and len(self.flow) else math.inf
         best_length = len(self.flow)
         blocks_without_improvement, stop_reason = 0, "n_blocks"
+        schedule = step_sizes(h, h_growth, h_max, n_blocks)
         for k in range(len(self.flow), n_blocks):
-            h_k = min(h * h_growth**k, h_max)
+            h_k = schedule[k]
             velocity = (copy.deepcopy(self.flow.blocks[-1].velocity) if len(self.flow)
                         else make_velocity())
             block, y, record = self._train(ODEBlock(velocity, n_steps), x, validation, h_k,
                                            "grow", k)
-            if not torch.isfinite(y).all() or (record.diverged and record.n_iter == 0):
+            if not torch.isfinite(y).all():
+                warnings.warn(f"JKO block {k + 1} maps training points to non-finite values; "
+                              "dropped it and stopped adding blocks.", ConvergenceWarning)
+                stop_reason = "diverged"
+                break
+            if record.diverged and record.n_iter == 0:  # nothing learned: not worth a block
                 stop_reason = "diverged"
                 break
             self.flow.append(block)
@@ -359,7 +370,7 @@ class JKOTrainer:
         movements, x = [], self.x
         for block in self.flow.blocks:
             y = push_forward(block, x, self.fit.batch_size)
-            movements.append(((y - x) ** 2).sum(dim=1).mean().item())
+            movements.append(mean_squared_movement(x, y))
             x = y
         return movements
 

@@ -183,3 +183,12 @@ def test_retrained_block_that_keeps_its_old_weights_keeps_its_step_size():
     assert [r["best_iter"] for r in trainer.history[2:]] == [0, 0]
     assert trainer.step_sizes == steps_before
     assert all(torch.equal(v, weights_before[k]) for k, v in trainer.flow.state_dict().items())
+
+
+def test_block_with_non_finite_outputs_is_dropped_with_a_warning(monkeypatch):
+    x = two_moons_like(200)
+    monkeypatch.setattr(jko, "push_forward", lambda block, x, batch_size: x * float("inf"))
+    torch.manual_seed(0)
+    with pytest.warns(ConvergenceWarning, match="non-finite values"):
+        trainer, reason = grow(x, n_blocks=2)
+    assert reason == "diverged" and len(trainer.flow) == 0 and trainer.history == []
