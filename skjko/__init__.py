@@ -4,6 +4,7 @@ from .divergence import divergence_exact, divergence_hutchinson
 from .estimator import JKOFlowDensity
 from .flow import BlockFlow, standard_normal_log_prob
 from .ode_block import ODEBlock
+from .outlier import JKOFlowOutlierDetector
 from .plotting import plot_history
 from .potential import PotentialVelocity
 from .velocity import VelocityMLP
@@ -13,6 +14,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BlockFlow",
     "JKOFlowDensity",
+    "JKOFlowOutlierDetector",
     "ODEBlock",
     "PotentialVelocity",
     "VelocityMLP",

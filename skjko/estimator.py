@@ -6,7 +6,8 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, DensityMixin, TransformerMixin, _fit_context
+from sklearn.base import (BaseEstimator, ClassNamePrefixFeaturesOutMixin, DensityMixin,
+                          TransformerMixin, _fit_context)
 from sklearn.utils import check_random_state
 from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -21,7 +22,8 @@ from .velocity import VelocityMLP
 FLOAT_DTYPES = (np.float64, np.float32)
 
 
-class JKOFlowDensity(DensityMixin, TransformerMixin, BaseEstimator):
+class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerMixin,
+                     BaseEstimator):
     """Density estimation with a JKO-iFlow normalizing flow.
 
     The flow is a chain of neural-ODE blocks ``T_k(x) = x(1)``, ``dx/dt = f_k(x)``
@@ -456,6 +458,32 @@ class JKOFlowDensity(DensityMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
         rng = check_random_state(random_state)
         return self._decode(rng.standard_normal((n_samples, self.n_features_in_)))
+
+    def to(self, device):
+        """Move the fitted flow to another device, in place, as ``nn.Module.to`` does.
+
+        Later ``score_samples``, ``transform``, ``inverse_transform`` and
+        ``sample`` run there. The ``device`` parameter (where ``fit`` trains)
+        is left as it is.
+
+        Parameters
+        ----------
+        device : {'auto', 'cpu', 'cuda', 'cuda:N'} or torch.device
+
+        Returns
+        -------
+        self : JKOFlowDensity
+            The estimator, with ``device_`` the new device.
+        """
+        check_is_fitted(self)
+        self.device_ = resolve_device(device)
+        self.flow_.to(self.device_)
+        return self
+
+    @property
+    def _n_features_out(self):
+        """Latent dimensions, named ``jkoflowdensity0``, ... by ``get_feature_names_out``."""
+        return self.n_features_in_
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -185,6 +185,44 @@ def test_dataframe_input_sets_feature_names(data):
     assert scores.shape == (600,)
 
 
+def test_feature_names_out_and_pandas_output(data):
+    frame = pd.DataFrame(data[0], columns=["length", "width"])
+    model = JKOFlowDensity(random_state=0, **{**FAST, "max_iter": 5}).fit(frame)
+    names = ["jkoflowdensity0", "jkoflowdensity1"]
+    np.testing.assert_array_equal(model.get_feature_names_out(), names)
+    latent = model.set_output(transform="pandas").transform(frame)
+    assert isinstance(latent, pd.DataFrame) and list(latent.columns) == names
+    np.testing.assert_allclose(latent.to_numpy(), model.set_output(transform="default")
+                               .transform(frame))
+
+
+def test_to_moves_the_fitted_flow_and_keeps_its_scores(fitted, data):
+    moved = copy.deepcopy(fitted)
+    assert moved.to("cpu") is moved and moved.device_ == torch.device("cpu")
+    np.testing.assert_array_equal(moved.score_samples(data[1]), fitted.score_samples(data[1]))
+    with pytest.raises(ValueError, match="not a valid torch device"):
+        moved.to("gpu-please")
+    assert moved.get_params()["device"] == "cpu"  # the fit-time parameter is untouched
+
+
+def test_to_cuda_without_cuda_raises_value_error(fitted, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        copy.deepcopy(fitted).to("cuda")
+
+
+def test_nothing_in_skjko_loads_torch_files_unsafely():
+    """Every torch.load in the package passes weights_only=True (no pickled code runs)."""
+    import re
+    from pathlib import Path
+
+    import skjko
+
+    for path in Path(skjko.__file__).parent.glob("*.py"):
+        for call in re.findall(r"torch\.load\([^)]*\)", path.read_text()):
+            assert "weights_only=True" in call, f"{path.name}: {call}"
+
+
 def test_constant_column_gives_finite_scores():
     rng = np.random.default_rng(0)
     X = np.column_stack([rng.normal(size=200), np.full(200, 3.0)])

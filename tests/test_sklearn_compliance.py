@@ -1,15 +1,18 @@
-"""scikit-learn's estimator checks, run against small, fast JKOFlowDensity models."""
+"""scikit-learn's estimator checks, run against small, fast skjko models."""
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skjko import JKOFlowDensity
+from skjko import JKOFlowDensity, JKOFlowOutlierDetector
+
+# Tiny networks and few iterations: the checks test the API, not the fit quality.
+FAST = dict(n_blocks=2, n_steps=1, max_iter=3, batch_size=64, device="cpu", random_state=0)
 
 
 def fast_estimators():
-    """Tiny networks and few iterations: the checks test the API, not the fit quality."""
-    fast = dict(n_blocks=2, n_steps=1, max_iter=3, batch_size=64, device="cpu", random_state=0)
-    return [JKOFlowDensity(hidden_sizes=(8,), **fast),
-            JKOFlowDensity(velocity="potential", hidden_sizes=(8, 8), **fast)]
+    return [JKOFlowDensity(hidden_sizes=(8,), **FAST),
+            JKOFlowDensity(velocity="potential", hidden_sizes=(8, 8), **FAST),
+            JKOFlowOutlierDetector(JKOFlowDensity(hidden_sizes=(8,), **FAST),
+                                   n_auto_samples=200, random_state=0)]
 
 
 def expected_failed_checks(estimator):
