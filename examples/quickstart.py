@@ -21,6 +21,7 @@ from skjko import JKOFlowDensity
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fast", action="store_true", help="a few seconds, for smoke tests")
+    parser.add_argument("--figure", type=Path, default=Path(__file__).with_suffix(".png"))
     args = parser.parse_args(argv)
 
     X_train, _ = make_moons(n_samples=2000, noise=0.08, random_state=0)
@@ -43,10 +44,10 @@ def main(argv=None):
     samples = flow.sample(2000, random_state=0)
     Z = flow.transform(X_test)
     print(f"latent codes: mean {Z.mean(axis=0).round(2)}, std {Z.std(axis=0).round(2)}")
-    save_figure(flow, X_test, samples)
+    save_figure(flow, X_test, samples, args.figure)
 
 
-def save_figure(flow, X, samples):
+def save_figure(flow, X, samples, path):
     try:
         import matplotlib
 
@@ -65,7 +66,6 @@ def save_figure(flow, X, samples):
     axes[1].set_title("learned density")
     axes[2].scatter(*samples.T, s=1, color="C1")
     axes[2].set_title("samples")
-    path = Path(__file__).with_suffix(".png")
     fig.savefig(path, dpi=100, bbox_inches="tight")
     print(f"saved {path}")
 
