@@ -28,12 +28,15 @@ class BlockFlow(nn.Module):
         self.blocks.append(block)
         return self
 
-    def forward(self, x: torch.Tensor, exact_method: str = "loop"):
+    def forward(self, x: torch.Tensor, exact_method: str = "auto"):
         """Map data to latent with the exact log-determinant.
 
         Parameters
         ----------
         x : Tensor of shape (n, d)
+        exact_method : {"auto", "loop", "vmap"}, default="auto"
+            How each block computes its exact divergence (see
+            :meth:`skjko.ode_block.ODEBlock.forward`).
 
         Returns
         -------
@@ -47,7 +50,7 @@ class BlockFlow(nn.Module):
             log_det = log_det + int_div
         return x, log_det
 
-    def log_prob(self, x: torch.Tensor, exact_method: str = "loop") -> torch.Tensor:
+    def log_prob(self, x: torch.Tensor, exact_method: str = "auto") -> torch.Tensor:
         """Exact log-density of each row of ``x`` (n, d); returns shape (n,)."""
         z, log_det = self(x, exact_method=exact_method)
         return standard_normal_log_prob(z) + log_det

@@ -15,9 +15,11 @@ DIVERGENCE_MODES = ("exact", "hutchinson", "none")
 class _AugmentedDynamics(nn.Module):
     """Right-hand side of the augmented state (x, ∫div f): (f(x, t), div f(x, t)).
 
-    A velocity with a closed-form divergence (a ``velocity_and_divergence``
-    method, as :class:`~skjko.potential.PotentialVelocity`) always uses it: it
-    is exact and cheaper than any probe.
+    A velocity whose ``has_closed_form_divergence`` is true (the potential,
+    an MLP with at most two hidden layers) gives exact divergences in closed
+    form, unless an ``exact_method`` other than "auto" asks for autograd. Only
+    one that also sets ``closed_form_replaces_hutchinson`` (the potential) uses
+    it where a Hutchinson estimate is asked for, in training.
     """
 
     def __init__(self, velocity, divergence, noise, create_graph, exact_method, integrands):
@@ -29,19 +31,26 @@ class _AugmentedDynamics(nn.Module):
         self.exact_method = exact_method
         self.integrands = integrands
 
+    def _closed_form(self):
+        if not getattr(self.velocity, "has_closed_form_divergence", False):
+            return False
+        if self.divergence == "exact":
+            return self.exact_method == "auto"
+        return getattr(self.velocity, "closed_form_replaces_hutchinson", False)
+
     def forward(self, t, state):
         x = state[0]
         hjb = None
         if "hjb" in self.integrands:
             fx, div, hjb = self.velocity.velocity_divergence_hjb(x, t)
-        elif hasattr(self.velocity, "velocity_and_divergence"):
+        elif self._closed_form():
             fx, div = self.velocity.velocity_and_divergence(x, t)
         elif self.divergence == "hutchinson":
             fx, div = divergence_hutchinson(partial(self.velocity, t=t), x, self.noise,
                                             self.create_graph)
         else:
             fx, div = divergence_exact(partial(self.velocity, t=t), x, self.create_graph,
-                                       self.exact_method)
+                                       "loop" if self.exact_method == "auto" else self.exact_method)
         extra = {"kinetic": lambda: (fx * fx).sum(dim=1), "hjb": lambda: hjb}
         return (fx, div, *(extra[name]() for name in self.integrands))
 
@@ -101,7 +110,7 @@ class ODEBlock(nn.Module):
         return solution[-1]
 
     def forward(self, x: torch.Tensor, divergence: str = "exact", noise: torch.Tensor = None,
-                create_graph: bool = False, exact_method: str = "loop", integrands=()):
+                create_graph: bool = False, exact_method: str = "auto", integrands=()):
         """Push ``x`` through the block.
 
         Parameters
@@ -113,8 +122,10 @@ class ODEBlock(nn.Module):
             Hutchinson probe, required when ``divergence="hutchinson"``.
         create_graph : bool, default=False
             Keep the divergence differentiable (training).
-        exact_method : {"loop", "vmap"}, default="loop"
-            Passed to :func:`skjko.divergence.divergence_exact`.
+        exact_method : {"auto", "loop", "vmap"}, default="auto"
+            "auto": the velocity's closed-form divergence when it has one
+            (``has_closed_form_divergence``), else "loop". "loop" and "vmap" are
+            passed to :func:`skjko.divergence.divergence_exact`.
         integrands : tuple of {"kinetic", "hjb"}, default=()
             Further path integrals to accumulate (not with ``divergence="none"``):
             the kinetic energy ∫‖f(x(t), t)‖² dt (OT-Flow's transport cost) and

@@ -53,3 +53,39 @@ def test_hutchinson_is_unbiased_within_its_standard_error(net_and_x):
     standard_error = estimates.std(dim=0) / n_probes**0.5
     assert torch.all((mean - exact).abs() < 4 * standard_error + 1e-12)
     assert torch.all(standard_error > 0)  # a real estimator, not the exact value in disguise
+
+
+@pytest.mark.parametrize("hidden_sizes", [(), (9,), (16, 12)])
+def test_mlp_closed_form_divergence_equals_jacobian_trace(hidden_sizes):
+    torch.manual_seed(0)
+    net = VelocityMLP(5, hidden_sizes, beta=2.0).double()
+    x = 3 * torch.randn(7, 5, dtype=torch.float64)  # some pre-activations past the threshold
+    fx, div = net.velocity_and_divergence(x)
+    torch.testing.assert_close(div, autograd_jacobian_trace(net, x), rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(fx, net(x))
+
+
+def test_mlp_closed_form_divergence_needs_at_most_two_hidden_layers():
+    net = VelocityMLP(3, (8, 8, 8))
+    assert not net.has_closed_form_divergence
+    with pytest.raises(ValueError, match="two hidden layers"):
+        net.velocity_and_divergence(torch.zeros(2, 3))
+
+
+def test_blocks_score_with_the_closed_form_and_train_with_the_probe(monkeypatch):
+    """Exact divergences of a 2-layer MLP skip autograd; a Hutchinson request still probes."""
+    from skjko import ODEBlock, divergence as divergence_module, ode_block
+
+    torch.manual_seed(0)
+    block = ODEBlock(VelocityMLP(4, (8, 8)).double(), n_steps=2)
+    x = torch.randn(5, 4, dtype=torch.float64)
+    _, by_loop = block(x, exact_method="loop")
+    calls = []
+    monkeypatch.setattr(ode_block, "divergence_exact",
+                        lambda *a, **k: calls.append(1) or divergence_module.divergence_exact(*a, **k))
+    _, closed = block(x)
+    assert calls == []
+    torch.testing.assert_close(closed, by_loop, rtol=1e-10, atol=1e-10)
+    noise = rademacher_like(x)
+    _, probed = block(x, divergence="hutchinson", noise=noise)
+    assert not torch.allclose(probed, closed)  # the estimate, not the exact value
