@@ -248,7 +248,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
             The fitted estimator.
         """
         continuing = self.warm_start and hasattr(self, "flow_")
-        X = validate_data(self, X, dtype=FLOAT_DTYPES, ensure_min_samples=2,
+        X = validate_data(self, check_2d(X), dtype=FLOAT_DTYPES, ensure_min_samples=2,
                           reset=not continuing)
         hidden_sizes = self._validated_architecture()
         device = resolve_device(self.device)
@@ -256,9 +256,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
             flow, steps, history = self.flow_, list(self.step_sizes_), list(self.history_)
             grow = self.stop_reason_ in ("n_blocks", "interrupted")
         else:
-            X64 = X.astype(np.float64, copy=False)
-            self.mean_ = X64.mean(axis=0)
-            self.scale_ = _nonzero_scale(X64.std(axis=0), self.mean_)
+            self.mean_, self.scale_ = _mean_and_scale(X.astype(np.float64, copy=False))
             flow, steps, history, grow = BlockFlow(), [], [], True
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         X_train, X_val = self._validation_split(self._standardize(X), seed)
@@ -378,7 +376,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
             outliers.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
+        X = validate_data(self, check_2d(X), dtype=FLOAT_DTYPES, reset=False)
         log_density = self._in_chunks(self.flow_.log_prob, self._standardize(X))
         log_density = log_density - np.log(self.scale_).sum()
         # Rows so far out that ½‖z‖² overflows get the lowest finite score, not -inf.
@@ -414,7 +412,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
             Latent codes, with the dtype of ``X`` (float32 or float64).
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
+        X = validate_data(self, check_2d(X), dtype=FLOAT_DTYPES, reset=False)
         return self._in_chunks(self.flow_.transform, self._standardize(X)).astype(X.dtype)
 
     def inverse_transform(self, Z):
@@ -430,7 +428,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
             Data-space points, with the dtype of ``Z`` (float32 or float64).
         """
         check_is_fitted(self)
-        Z = check_array(Z, dtype=FLOAT_DTYPES, input_name="Z")
+        Z = check_array(check_2d(Z, "Z"), dtype=FLOAT_DTYPES, input_name="Z")
         if Z.shape[1] != self.n_features_in_:
             raise ValueError(f"Z has {Z.shape[1]} features, but {type(self).__name__} is "
                              f"expecting {self.n_features_in_} features as input.")
@@ -509,7 +507,39 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         self.flow_.to(self.device_)
 
 
-def _nonzero_scale(scale, mean):
-    """Standard deviations with (near-)constant features given scale 1, as StandardScaler."""
-    tiny = 10 * np.finfo(np.float64).eps * np.maximum(1.0, np.abs(mean))
-    return np.where(scale < tiny, 1.0, scale)
+def check_2d(X, input_name="X"):
+    """``X`` unchanged, or a ValueError with its shape when it is not 2-D.
+
+    scikit-learn's own messages print the whole 1-D array, or only the number
+    of axes of a 3-D one; the shape and what to do about it help more.
+    """
+    try:
+        shape = tuple(getattr(X, "shape", None) or np.shape(X))
+    except (ValueError, TypeError):  # ragged lists, array-likes: check_array explains those
+        return X
+    if len(shape) == 2:
+        return X
+    expected = (f"{input_name} has shape {shape}, but a 2-D array of shape (n_samples, "
+                "n_features) is expected")
+    if len(shape) > 2:
+        raise ValueError(f"{expected}; flatten the trailing axes first, e.g. "
+                         f"{input_name}.reshape(len({input_name}), -1).")
+    raise ValueError(f"{expected}. Reshape your data: {input_name}.reshape(-1, 1) for a "
+                     f"single feature or {input_name}.reshape(1, -1) for a single row.")
+
+
+def _mean_and_scale(X):
+    """Per-feature mean and standard deviation, robust to huge and tiny magnitudes.
+
+    The deviation is computed on columns divided by their largest magnitude,
+    so values near 1e300 do not overflow when squared and values near 1e-30
+    keep their own scale. Constant columns (deviation zero, or at round-off
+    level next to the mean) get scale 1, as in ``StandardScaler``.
+    """
+    mean = X.mean(axis=0)
+    magnitude = np.abs(X).max(axis=0)
+    magnitude[magnitude == 0] = 1.0
+    scale = (X / magnitude).std(axis=0) * magnitude
+    constant = (scale <= 10 * np.finfo(np.float64).eps * np.abs(mean)) | (
+        scale < np.finfo(np.float64).tiny)
+    return mean, np.where(constant, 1.0, scale)

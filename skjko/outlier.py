@@ -7,7 +7,7 @@ from sklearn.base import BaseEstimator, OutlierMixin, _fit_context, clone
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .estimator import FLOAT_DTYPES, JKOFlowDensity
+from .estimator import FLOAT_DTYPES, JKOFlowDensity, check_2d
 
 
 class JKOFlowOutlierDetector(OutlierMixin, BaseEstimator):
@@ -95,7 +95,7 @@ class JKOFlowOutlierDetector(OutlierMixin, BaseEstimator):
         self : JKOFlowOutlierDetector
             The fitted detector.
         """
-        X = validate_data(self, X, dtype=FLOAT_DTYPES, ensure_min_samples=2)
+        X = validate_data(self, check_2d(X), dtype=FLOAT_DTYPES, ensure_min_samples=2)
         estimator = JKOFlowDensity() if self.estimator is None else self.estimator
         self.estimator_ = clone(estimator).fit(X)
         if self.contamination == "auto":
@@ -120,7 +120,7 @@ class JKOFlowOutlierDetector(OutlierMixin, BaseEstimator):
             :meth:`JKOFlowDensity.score_samples` of the fitted flow.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
+        X = validate_data(self, check_2d(X), dtype=FLOAT_DTYPES, reset=False)
         return self.estimator_.score_samples(X)
 
     def decision_function(self, X):
