@@ -98,3 +98,22 @@ def test_a_diverging_fit_warns_and_keeps_a_usable_model(X):
     assert model.stop_reason_ == "diverged" and model.history_[0]["diverged"]
     assert np.all(np.isfinite(model.score_samples(X)))
     assert np.all(np.isfinite(model.sample(20, random_state=0)))
+
+
+def test_fit_and_predict_work_in_chunks_of_batch_size(monkeypatch):
+    """No step of fit, score, transform or sample sees more than batch_size rows at once."""
+    from skjko import ODEBlock
+
+    largest = []
+    forward, inverse = ODEBlock.forward, ODEBlock.inverse
+    monkeypatch.setattr(ODEBlock, "forward",
+                        lambda self, x, *a, **k: largest.append(len(x)) or forward(self, x, *a, **k))
+    monkeypatch.setattr(ODEBlock, "inverse",
+                        lambda self, y: largest.append(len(y)) or inverse(self, y))
+    X = np.random.default_rng(0).normal(size=(3000, 3))
+    model = JKOFlowDensity(**{**TINY, "max_iter": 10, "batch_size": 128,
+                              "early_stopping": True, "validation_interval": 5}).fit(X)
+    model.score_samples(X)
+    model.transform(X)
+    model.sample(1000, random_state=0)
+    assert max(largest) == 128 and len(largest) > 50
