@@ -253,7 +253,10 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         hidden_sizes = self._validated_architecture()
         device = resolve_device(self.device)
         if continuing:
-            flow, steps, history = self.flow_, list(self.step_sizes_), list(self.history_)
+            self._check_same_architecture(hidden_sizes)
+            # A copy: a fit that fails half-way leaves the fitted model as it was.
+            flow = copy.deepcopy(self.flow_)
+            steps, history = list(self.step_sizes_), list(self.history_)
             grow = self.stop_reason_ in ("n_blocks", "interrupted")
         else:
             self.mean_, self.scale_ = _mean_and_scale(X.astype(np.float64, copy=False))
@@ -293,7 +296,19 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         self.n_blocks_ = len(self.flow_)
         self.n_iter_ = sum(record["n_iter"] for record in self.history_)
         self.device_ = device
+        self._architecture = (self.velocity, hidden_sizes, self._n_steps())
         return self
+
+    def _check_same_architecture(self, hidden_sizes):
+        """warm_start continues the fitted blocks: their network must not have changed."""
+        fitted = getattr(self, "_architecture", None)
+        requested = (self.velocity, hidden_sizes, self._n_steps())
+        if fitted is not None and fitted != requested:
+            names = ("velocity", "hidden_sizes", "n_steps")
+            changed = ", ".join(f"{name} {old!r} -> {new!r}" for name, old, new
+                                in zip(names, fitted, requested) if old != new)
+            raise ValueError(f"warm_start=True continues the fitted blocks, but {changed}; "
+                             "set warm_start=False to fit a new flow.")
 
     def _run_rounds(self, trainer):
         """The papers' improvement rounds: reparametrization, then refinement."""

@@ -85,6 +85,17 @@ def test_warm_start_checks_the_number_of_features(moons):
         model.fit(np.hstack([moons[0], moons[0]]))
 
 
+def test_warm_start_refuses_a_changed_network_and_leaves_the_model_alone(moons):
+    model = JKOFlowDensity(n_blocks=1, tol=0.0, warm_start=True, **SMALL).fit(moons[0])
+    before = model.score_samples(moons[1])
+    with pytest.raises(ValueError, match=r"hidden_sizes \(32, 32\) -> \(16,\)"):
+        model.set_params(hidden_sizes=(16,), n_blocks=2).fit(moons[0])
+    with pytest.raises(ValueError, match="velocity 'mlp' -> 'potential'"):
+        model.set_params(hidden_sizes=(32, 32), velocity="potential").fit(moons[0])
+    assert all(p.dtype == torch.float64 for p in model.flow_.parameters())
+    np.testing.assert_array_equal(model.score_samples(moons[1]), before)
+
+
 def test_keyboard_interrupt_keeps_the_finished_blocks(moons, monkeypatch):
     calls = {"n": 0}
     original = jko.jko_loss
