@@ -66,8 +66,9 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         costs about a forward pass instead of one backward pass per feature.
         Two layers of 128 were chosen over JKO-iFlow's three by the
         "defaults" table of ``benchmarks/RESULTS.md``: better test NLL on
-        MINIBOONE (21.26 against 21.52 nats) and digits, within 0.03 nats on
-        2-D toys, fitting 1.6–3× and scoring 2–30× faster. For
+        MINIBOONE (21.26 against 21.52 nats) and digits, 0.03 nats worse on
+        two 2-D toys and 1.5 (median) on cardio's normal rows, fitting
+        1.5–3.1× and scoring 1.6–44× faster. For
         ``velocity='potential'`` the ResNet has ``max(2, len(hidden_sizes))``
         layers of one width, so the sizes must all be equal.
     n_steps : int or 'auto', default='auto'
