@@ -372,14 +372,19 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
     def _standardize(self, X):
         return (X.astype(np.float64, copy=False) - self.mean_) / self.scale_
 
-    def _in_chunks(self, function, U):
-        """Apply a torch function to the rows of ``U`` chunk by chunk; float64 ndarray out."""
+    def _in_chunks(self, function, rows, standardize=True):
+        """Apply a torch function to ``rows`` chunk by chunk; float64 ndarray out.
+
+        Each chunk is standardized on its own: besides the input and the
+        output, memory grows with ``batch_size``, not with the number of rows.
+        """
         outputs = []
         with torch.no_grad():
-            for start in range(0, U.shape[0], self.batch_size):
-                chunk = torch.tensor(U[start:start + self.batch_size], dtype=torch.float64,
-                                     device=self.device_)
-                outputs.append(function(chunk).cpu().numpy())
+            for start in range(0, rows.shape[0], self.batch_size):
+                chunk = rows[start:start + self.batch_size]
+                chunk = self._standardize(chunk) if standardize else chunk
+                outputs.append(function(torch.tensor(chunk, dtype=torch.float64,
+                                                     device=self.device_)).cpu().numpy())
         return np.concatenate(outputs)
 
     def score_samples(self, X):
@@ -399,7 +404,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         """
         check_is_fitted(self)
         X = validate_data(self, check_2d(X), dtype=FLOAT_DTYPES, reset=False)
-        log_density = self._in_chunks(self.flow_.log_prob, self._standardize(X))
+        log_density = self._in_chunks(self.flow_.log_prob, X)
         log_density = log_density - np.log(self.scale_).sum()
         # Rows so far out that ½‖z‖² overflows get the lowest finite score, not -inf.
         return np.where(np.isneginf(log_density), np.finfo(np.float64).min, log_density)
@@ -435,7 +440,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         """
         check_is_fitted(self)
         X = validate_data(self, check_2d(X), dtype=FLOAT_DTYPES, reset=False)
-        return self._in_chunks(self.flow_.transform, self._standardize(X)).astype(X.dtype)
+        return self._in_chunks(self.flow_.transform, X).astype(X.dtype)
 
     def inverse_transform(self, Z):
         """Map latent codes back to the data space by solving the blocks backwards.
@@ -457,7 +462,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         return self._decode(Z).astype(Z.dtype)
 
     def _decode(self, Z):
-        return self._in_chunks(self.flow_.inverse, Z) * self.scale_ + self.mean_
+        return self._in_chunks(self.flow_.inverse, Z, standardize=False) * self.scale_ + self.mean_
 
     def sample(self, n_samples=1, random_state=None):
         """Draw samples by pushing N(0, I) draws backwards through the blocks.
