@@ -1,0 +1,39 @@
+"""``python -m benchmarks run --suite smoke|quick|full [--parts ...] --data-dir DIR --out DIR``.
+
+Writes ``suite_<suite>_<part>.json`` and ``.md`` per part and ``suite_<suite>.md``
+into ``--out``, figures into ``--figures`` (default ``benchmarks/figures`` for the
+full suite, ``<out>/figures`` otherwise), and prints the tables.
+"""
+
+import argparse
+from pathlib import Path
+
+from .suite.config import PARTS, SUITES
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run a benchmark suite")
+    run.add_argument("--suite", choices=tuple(SUITES), default="quick")
+    run.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
+    run.add_argument("--data-dir", default="../shared/data")
+    run.add_argument("--out", default="benchmarks/results")
+    run.add_argument("--figures", default=None, help="where the PNGs go")
+    run.add_argument("--datasets", nargs="+", default=None,
+                     help="density part only: these data sets instead of the suite's")
+    run.add_argument("--tables-only", action="store_true",
+                     help="no measurements: re-print tables and redraw figures from --out")
+    args = parser.parse_args(argv)
+    from .suite import runner
+
+    figures = args.figures or ("benchmarks/figures" if args.suite == "full"
+                               else str(Path(args.out) / "figures"))
+    if args.tables_only:
+        runner.redraw(args.suite, args.parts, args.out, figures)
+    else:
+        runner.run(args.suite, args.parts, args.data_dir, args.out, figures, args.datasets)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""Settings of the three suites.
+
+``smoke`` checks that every part runs (well under a minute), ``quick`` must
+finish in under 10 minutes on 2 CPU cores, ``full`` may take about an hour.
+Every setting a result depends on is copied into that result's JSON.
+"""
+
+PARTS = ("density", "anomaly", "speed", "memory", "scaling")
+
+# skjko settings used wherever a part does not run the defaults. ``tol=0`` and
+# ``early_stopping=False`` fix the amount of work: exactly n_blocks blocks of
+# max_iter steps each, so timings measure the code, not the stopping rules.
+_SMALL = dict(hidden_sizes=(32, 32), n_blocks=2, max_iter=40, n_reparam=0,
+              validation_interval=10, device="cpu")
+_FIXED_WORK = dict(tol=0.0, early_stopping=False, n_reparam=0, device="cpu")
+
+SUITES = {
+    "smoke": dict(
+        density=dict(datasets=("checkerboard", "miniboone", "digits"), n_toy=(500, 500),
+                     n_test_miniboone=300, n_train_miniboone=600,
+                     jko=dict(_SMALL, hidden_sizes=(16,), max_iter=10, n_blocks=1),
+                     peers=("MAF", "CNF"), e2e_cnf=False, min_peer_seconds=2.0,
+                     gmm_grid=dict(n_components=(1, 4), covariance_type=("full",)),
+                     kde_bandwidths=5, kde_cv_rows=500, zuko=dict(hidden=32, batch_size=256,
+                                                                   eval_every=10, patience=3)),
+        anomaly=dict(sets=("wbc", "pima"), seeds=(0,),
+                     jko=dict(_SMALL, hidden_sizes=(16,), max_iter=10, n_blocks=1)),
+        speed=dict(dims=(2, 16), n_fit=500, fit_iter=3, n_rows=300, repeats=1,
+                   zuko_iter=3, profile_d=16, profile_rows=200, other_nets=((32, 32),)),
+        memory=dict(d=43, n_fit=500, fit_iter=3, n_score=(2000,)),
+        scaling=dict(n_values=(300, 1000), d_values=(2, 8), n_fit_d=500, n_score_d=300,
+                     jko=dict(_FIXED_WORK, hidden_sizes=(16, 16), n_blocks=1, max_iter=5)),
+    ),
+    "quick": dict(
+        density=dict(datasets=("checkerboard", "miniboone", "digits"), n_toy=(5000, 5000),
+                     n_test_miniboone=1000, n_train_miniboone=None,
+                     jko=dict(_SMALL, hidden_sizes=(64, 64), max_iter=150, n_blocks=2,
+                              validation_interval=25),
+                     peers=("MAF", "CNF"), e2e_cnf=False, min_peer_seconds=10.0,
+                     gmm_grid=dict(n_components=(1, 2, 4, 8, 16),
+                                   covariance_type=("full", "diag")),
+                     kde_bandwidths=9, kde_cv_rows=2000,
+                     zuko=dict(hidden=64, batch_size=256, eval_every=25, patience=5)),
+        anomaly=dict(sets=("cardio", "letter", "pendigits", "pima", "satellite", "shuttle",
+                           "vowels", "wbc"), seeds=(0,),
+                     jko=dict(_SMALL, hidden_sizes=(64, 64), max_iter=100, n_blocks=2,
+                              validation_interval=25)),
+        speed=dict(dims=(2, 16, 43, 64), n_fit=2000, fit_iter=20, n_rows=1000, repeats=1,
+                   zuko_iter=20, profile_d=43, profile_rows=500, other_nets=((128, 128, 128),)),
+        memory=dict(d=43, n_fit=3000, fit_iter=20, n_score=(5000, 20000)),
+        scaling=dict(n_values=(1000, 3000, 10000), d_values=(2, 8, 32, 64), n_fit_d=2000,
+                     n_score_d=1000, jko=dict(_FIXED_WORK, hidden_sizes=(128, 128),
+                                              n_blocks=1, max_iter=20)),
+    ),
+    "full": dict(
+        density=dict(datasets=("miniboone", "digits", "8gaussians", "checkerboard",
+                               "2spirals", "pinwheel", "moons", "rings"),
+                     n_toy=(20000, 20000), n_test_miniboone=None, n_train_miniboone=None,
+                     jko=dict(device="cpu"),  # the defaults (plus random_state=0)
+                     peers=("MAF", "NSF", "CNF"), e2e_cnf=True, min_peer_seconds=30.0,
+                     gmm_grid=dict(n_components=(1, 2, 4, 8, 16, 32, 64),
+                                   covariance_type=("full", "diag")),
+                     kde_bandwidths=13, kde_cv_rows=5000,
+                     zuko=dict(hidden=128, batch_size=256, eval_every=50, patience=10)),
+        anomaly=dict(sets=("cardio", "letter", "pendigits", "pima", "satellite", "shuttle",
+                           "vowels", "wbc"), seeds=(0, 1, 2),
+                     jko=dict(hidden_sizes=(128, 128), max_iter=200, n_blocks=2,
+                              n_reparam=0, device="cpu")),
+        speed=dict(dims=(2, 16, 43, 64), n_fit=3000, fit_iter=50, n_rows=3000, repeats=3,
+                   zuko_iter=50, profile_d=43, profile_rows=1000, other_nets=((128, 128, 128),)),
+        # Not 10^6 rows: scoring is linear in n, and 10^5 rows already took 184 s of one
+        # core with the default 3-layer net's autograd trace (RESULTS.md, "Memory").
+        memory=dict(d=43, n_fit=3284, fit_iter=50, n_score=(10_000, 100_000, 1_000_000)),
+        scaling=dict(n_values=(1000, 3000, 10000, 30000, 100000),
+                     d_values=(2, 4, 8, 16, 32, 64), n_fit_d=3000, n_score_d=2000,
+                     jko=dict(_FIXED_WORK, hidden_sizes=(128, 128), n_blocks=2,
+                              max_iter=50)),
+    ),
+}
+
+# The network timed by the speed and memory parts: skjko's default velocity
+# (128, 128) with 2 blocks, fitted only briefly (weights not converged).
+DEFAULT_HIDDEN = (128, 128)
+SPEED_JKO = dict(hidden_sizes=DEFAULT_HIDDEN, n_blocks=2, **_FIXED_WORK)

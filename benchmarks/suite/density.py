@@ -1,0 +1,125 @@
+"""Density quality: test NLL (nats, original data space) of skjko against its peers.
+
+Data sets: FFJORD's 2-D toys (``benchmarks/toys.py``), MINIBOONE (train
+``miniboone/val.npy``, test ``miniboone/test.npy``) and scikit-learn's
+``load_digits`` (see :func:`load_digits_density`). Every contender gets the
+same training rows; NLL = minus the mean log-density of the test rows.
+zuko's flows get the wall time of skjko's fit (at least ``min_peer_seconds``)
+with early stopping on a validation split; skjko's own end-to-end CNF
+(``bench_training.train_cnf``) gets the same.
+"""
+
+import math
+import time
+
+import numpy as np
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+from skjko import JKOFlowDensity
+
+from ..bench_training import train_cnf
+from ..common import load_dataset
+from . import peers
+
+
+def load_digits_density(seed=0):
+    """``load_digits`` as a continuous density problem.
+
+    Pixels (integers 0–16) get uniform noise U[0, 1) (``default_rng(seed)``),
+    rows are split 80/20 (``train_test_split(random_state=seed)``, 1437 / 360
+    rows), and both parts are standardized with the training part's per-pixel
+    mean and std. NLLs are densities of these standardized dequantized rows.
+    """
+    X = load_digits().data.astype(np.float64)
+    X = X + np.random.default_rng(seed).random(X.shape)
+    train, test = train_test_split(X, test_size=0.2, random_state=seed)
+    mean, std = train.mean(axis=0), train.std(axis=0)
+    return (train - mean) / std, (test - mean) / std
+
+
+def load(name, data_dir, settings):
+    """Training and test rows of one data set under this suite's sizes."""
+    if name == "digits":
+        return load_digits_density()
+    if name == "miniboone":
+        X_train, X_test = load_dataset(name, data_dir, {})
+        n_train = settings["n_train_miniboone"] or len(X_train)
+        n_test = settings["n_test_miniboone"] or len(X_test)
+        return X_train[:n_train], X_test[:n_test]
+    n_train, n_test = settings["n_toy"]
+    return load_dataset(name, data_dir, dict(n_train=n_train, n_test=n_test))
+
+
+def fit_skjko(X, params, seed):
+    """``JKOFlowDensity(**params, random_state=seed).fit(X)`` and a summary of the fit."""
+    model = JKOFlowDensity(**params, random_state=seed).fit(X)
+    return model, dict(n_blocks=model.n_blocks_, n_iter=model.n_iter_, stop=model.stop_reason_)
+
+
+def _timed(fit):
+    start = time.perf_counter()
+    model, info = fit()
+    return model, info, time.perf_counter() - start
+
+
+def _row(name, method, model, info, seconds, X_test):
+    nll = float(-np.mean(model.score_samples(X_test)))
+    print(f"  {name:12s} {method:10s} NLL {nll:9.4f}  fit {seconds:7.1f} s  {info}", flush=True)
+    return dict(dataset=name, method=method, nll=nll, fit_seconds=seconds, info=info)
+
+
+def run_dataset(name, data_dir, settings, seed=0):
+    """Fit every contender on one data set; one result row per contender."""
+    X_train, X_test = load(name, data_dir, settings)
+    print(f"density {name}: train {X_train.shape}, test {X_test.shape}", flush=True)
+    rows = []
+    jko, info, jko_seconds = _timed(lambda: fit_skjko(X_train, settings["jko"], seed))
+    rows.append(_row(name, "skjko", jko, info, jko_seconds, X_test))
+
+    gmm, info, seconds = _timed(lambda: peers.fit_gmm(X_train, settings["gmm_grid"], seed))
+    rows.append(_row(name, "GMM", gmm, info, seconds, X_test))
+    kde, info, seconds = _timed(lambda: peers.fit_kde(X_train, settings["kde_bandwidths"],
+                                                      settings["kde_cv_rows"], seed))
+    rows.append(_row(name, "KDE", kde, info, seconds, X_test))
+
+    budget = max(jko_seconds, settings["min_peer_seconds"])
+    for kind in settings["peers"]:
+        model, info = peers.train_zuko(kind, X_train, budget, seed=seed, **settings["zuko"])
+        rows.append(_row(name, f"zuko {kind}", model, info, info["seconds"], X_test))
+
+    if settings["e2e_cnf"]:
+        rows.append(_end_to_end_cnf(name, jko, X_train, X_test, budget, seed))
+    for row in rows:
+        row["budget_seconds"] = budget
+    return rows
+
+
+def _end_to_end_cnf(name, jko, X_train, X_test, seconds, seed):
+    """skjko's own network trained end to end (``bench_training.train_cnf``) for ``seconds``.
+
+    As many blocks as the JKO flow kept, same hidden sizes, RK4 steps, learning
+    rate and batch size; no validation split, so the NLL reported is that of
+    the last iterate (not the best one on test, which would peek at test data).
+    """
+    params = dict(hidden_sizes=tuple(jko.hidden_sizes), n_steps=jko._n_steps(),
+                  learning_rate=jko.learning_rate, batch_size=jko.batch_size)
+    U_train = (X_train - jko.mean_) / jko.scale_
+    U_test = (X_test - jko.mean_) / jko.scale_
+    result = train_cnf(U_train, U_test, float(np.log(jko.scale_).sum()), jko.n_blocks_, params,
+                       target_nll=-math.inf, max_iter=10**9, max_seconds=seconds,
+                       eval_every=10**9, seed=seed)
+    last = result["trace"][-1]
+    info = dict(n_blocks=jko.n_blocks_, steps=result["iterations"], stop=result["stop"])
+    print(f"  {name:12s} {'e2e CNF':10s} NLL {last['nll']:9.4f}  fit "
+          f"{result['train_seconds']:7.1f} s  {info}", flush=True)
+    return dict(dataset=name, method="e2e CNF (skjko net)", nll=last["nll"],
+                fit_seconds=result["train_seconds"], info=info)
+
+
+def run(data_dir, settings, datasets=None):
+    """All data sets of the suite (or ``datasets``); returns the list of rows."""
+    rows = []
+    for name in datasets or settings["datasets"]:
+        rows.extend(run_dataset(name, data_dir, settings))
+    return rows
