@@ -113,9 +113,12 @@ def test_scale_free_data_keeps_its_density_scale(X):
 @pytest.mark.parametrize("params, match", [
     ({"h": 0}, "'h' parameter"), ({"h": -1.0}, "'h' parameter"),
     ({"n_blocks": 0}, "'n_blocks' parameter"), ({"tol": -0.1}, "'tol' parameter"),
-    ({"hidden_sizes": ()}, "hidden_sizes"), ({"batch_size": 0}, "'batch_size' parameter"),
-    ({"batch_size": 2.5}, "'batch_size' parameter"), ({"velocity": "cnn"}, "'velocity'"),
-    ({"device": "tpu"}, "device='tpu'"), ({"device": 3}, "'device' parameter"),
+    ({"hidden_sizes": ()}, "hidden_sizes"), ({"hidden_sizes": (8, 0)}, "hidden_sizes"),
+    ({"batch_size": 0}, "'batch_size' parameter"), ({"batch_size": 2.5}, "'batch_size' parameter"),
+    ({"max_iter": 0}, "'max_iter' parameter"), ({"learning_rate": 0.0}, "'learning_rate' parameter"),
+    ({"velocity": "cnn"}, "'velocity'"), ({"device": "tpu"}, "device='tpu'"),
+    ({"device": 3}, "'device' parameter"), ({"device": "gpu0"}, "not a valid torch device"),
+    ({"device": "meta"}, "not supported"),
 ])
 def test_bad_parameters_are_value_errors_before_any_training(X, params, match):
     with pytest.raises(ValueError, match=match):
@@ -131,7 +134,7 @@ def test_predict_time_calls_before_fit_raise_not_fitted(X, method):
 
 
 def test_far_away_rows_get_finite_very_low_scores(fitted):
-    far = np.array([[1e6, 1e6], [-1e6, 0.0], [1e300, 0.0]])
+    far = np.array([[1e6, 1e6], [-1e6, 0.0], [1e300, 0.0], [1e300, 1e300]])
     scores = fitted.score_samples(far)
     assert np.all(np.isfinite(scores))
     assert np.all(scores < fitted.score_samples(np.zeros((1, 2))) - 1e6)

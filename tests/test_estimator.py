@@ -109,15 +109,6 @@ def test_standardization_log_det(data):
     np.testing.assert_allclose(scaled, base - 2 * np.log(c), rtol=1e-6, atol=1e-6)
 
 
-def test_same_random_state_same_model(data):
-    params = dict(**{**FAST, "max_iter": 30})
-    a = JKOFlowDensity(random_state=3, **params).fit(data[0]).score_samples(data[1])
-    b = JKOFlowDensity(random_state=3, **params).fit(data[0]).score_samples(data[1])
-    c = JKOFlowDensity(random_state=4, **params).fit(data[0]).score_samples(data[1])
-    np.testing.assert_array_equal(a, b)
-    assert not np.allclose(a, c)
-
-
 def test_fit_leaves_global_torch_rng_alone(data):
     torch.manual_seed(123)
     expected = torch.rand(3)
@@ -231,25 +222,6 @@ def test_constant_column_gives_finite_scores():
     assert np.all(np.isfinite(model.score_samples(X)))
 
 
-@pytest.mark.parametrize("params, match", [
-    ({"h": 0}, "h"), ({"h": -1.0}, "h"), ({"n_blocks": 0}, "n_blocks"), ({"tol": -0.1}, "tol"),
-    ({"hidden_sizes": ()}, "hidden_sizes"), ({"hidden_sizes": (8, 0)}, "hidden_sizes"),
-    ({"batch_size": 0}, "batch_size"), ({"max_iter": 0}, "max_iter"),
-    ({"learning_rate": 0.0}, "learning_rate"),
-])
-def test_bad_parameters_raise_value_error(params, match, data):
-    with pytest.raises(ValueError, match=match):
-        JKOFlowDensity(**{**FAST, **params}).fit(data[0])
-
-
-@pytest.mark.parametrize("device, match", [
-    ("gpu0", "not a valid torch device"), ("meta", "not supported"),
-])
-def test_bad_device_raises_value_error(device, match, data):
-    with pytest.raises(ValueError, match=match):
-        JKOFlowDensity(**{**FAST, "device": device}).fit(data[0])
-
-
 def test_cuda_without_cuda_raises_value_error(data, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ValueError, match="CUDA is not available"):
@@ -271,11 +243,3 @@ def test_inverse_transform_checks_the_number_of_features(fitted):
 def test_sample_rejects_bad_n_samples(fitted):
     with pytest.raises(ValueError, match="n_samples"):
         fitted.sample(0)
-
-
-def test_far_away_rows_get_very_low_finite_scores(fitted, data):
-    far = data[0].mean(axis=0) + data[0].std(axis=0) * np.array(
-        [[1e6, 0.0], [-1e6, 1e6], [1e300, 1e300]])
-    scores = fitted.score_samples(far)
-    assert np.all(np.isfinite(scores))
-    assert np.all(scores < fitted.score_samples(data[1]).min() - 1e6)

@@ -79,6 +79,8 @@ def test_same_random_state_gives_identical_parameters_scores_and_samples(X, fitt
                                   fitted.sample(50, random_state=3))
     assert not np.array_equal(fitted.sample(50, random_state=3),
                               fitted.sample(50, random_state=4))
+    other_seed = JKOFlowDensity(**{**TINY, "random_state": 1}).fit(X)
+    assert not np.allclose(other_seed.score_samples(X), fitted.score_samples(X))
 
 
 def test_fitting_twice_is_idempotent(X, fitted):
