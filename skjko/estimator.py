@@ -83,6 +83,9 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         sampling (which bounds memory).
     learning_rate : float, default=1e-3
         Adam learning rate.
+    weight_decay : float, default=0.0
+        Decoupled (AdamW) weight decay of the velocity network: pulls every
+        block towards the identity. 0 is plain Adam.
     early_stopping : 'auto' or bool, default='auto'
         Hold out ``validation_fraction`` of the rows and use their exact
         log-likelihood to (i) keep each block's best iterate and stop it after
@@ -193,6 +196,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
         "early_stopping": [StrOptions({"auto"}), "boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -209,8 +213,8 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
 
     def __init__(self, *, h=1.0, h_growth=1.4, h_max=5.0, n_blocks=4, tol=0.01,
                  velocity="mlp", alpha_hjb=0.0, hidden_sizes=(128, 128), n_steps="auto",
-                 max_iter=500, batch_size=1000, learning_rate=1e-3, early_stopping="auto",
-                 validation_fraction=0.1, n_iter_no_change=5, validation_interval=25,
+                 max_iter=500, batch_size=1000, learning_rate=1e-3, weight_decay=0.0,
+                 early_stopping="auto", validation_fraction=0.1, n_iter_no_change=5, validation_interval=25,
                  n_blocks_no_change=1, n_reparam=1, eta=0.5, n_refine=0, warm_start=False,
                  device="auto", random_state=None, verbose=0):
         self.h = h
@@ -225,6 +229,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -276,7 +281,8 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
             flow.float().to(device).requires_grad_(True), steps, history, as_tensor(X_train),
             as_tensor(X_val), BlockFit(self.max_iter, self.batch_size, self.learning_rate,
                                        self.n_iter_no_change, self.validation_interval,
-                                       self._transport_cost(), self.alpha_hjb),
+                                       self._transport_cost(), self.alpha_hjb,
+                                       weight_decay=self.weight_decay),
             self.verbose)
         stop_reason = self.stop_reason_ if continuing else "n_blocks"
         cuda_devices = [device] if device.type == "cuda" else []

@@ -148,6 +148,7 @@ class BlockFit:
     transport_cost: str = "endpoint"
     alpha_hjb: float = 0.0
     max_grad_norm: float = 1.0
+    weight_decay: float = 0.0
 
 
 @dataclass
@@ -171,7 +172,7 @@ class BlockRecord:
 
 def train_block(block: ODEBlock, x: torch.Tensor, h: float, fit: BlockFit,
                 validation: ValidationData = None, progress=None):
-    """Adam on the JKO objective of ``block``; the weights are updated in place.
+    """AdamW on the JKO objective of ``block``; the weights are updated in place.
 
     With ``validation``, the exact validation NLL is checked every
     ``fit.validation_interval`` steps; the block ends at the best iterate and
@@ -187,7 +188,10 @@ def train_block(block: ODEBlock, x: torch.Tensor, h: float, fit: BlockFit,
         ``w2_loss``, ``val_nll`` of the kept weights (nan without validation)
         and ``diverged``.
     """
-    optimizer = torch.optim.Adam(block.parameters(), lr=fit.learning_rate)
+    # Decoupled weight decay pulls the weights, and so the velocity, towards
+    # zero: a block that learns nothing stays the identity. 0 is plain Adam.
+    optimizer = torch.optim.AdamW(block.parameters(), lr=fit.learning_rate,
+                                  weight_decay=fit.weight_decay)
     batches = minibatch_indices(x.shape[0], fit.batch_size, x.device)
     result = dict(n_iter=0, best_iter=0, loss=math.nan, kl_loss=math.nan, w2_loss=math.nan,
                   val_nll=math.nan, diverged=False)

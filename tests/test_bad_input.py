@@ -116,6 +116,7 @@ def test_scale_free_data_keeps_its_density_scale(X):
     ({"hidden_sizes": ()}, "hidden_sizes"), ({"hidden_sizes": (8, 0)}, "hidden_sizes"),
     ({"batch_size": 0}, "'batch_size' parameter"), ({"batch_size": 2.5}, "'batch_size' parameter"),
     ({"max_iter": 0}, "'max_iter' parameter"), ({"learning_rate": 0.0}, "'learning_rate' parameter"),
+    ({"weight_decay": -0.1}, "'weight_decay' parameter"),
     ({"velocity": "cnn"}, "'velocity'"), ({"device": "tpu"}, "device='tpu'"),
     ({"device": 3}, "'device' parameter"), ({"device": "gpu0"}, "not a valid torch device"),
     ({"device": "meta"}, "not supported"),

@@ -56,6 +56,18 @@ def test_training_a_block_lowers_its_objective():
     assert after < before - 0.05
 
 
+def test_weight_decay_pulls_the_velocity_towards_zero():
+    x = two_moons_like()
+    weight_norms = []
+    for weight_decay in (0.0, 1.0):
+        torch.manual_seed(0)
+        block = ODEBlock(VelocityMLP(2, (32, 32)), n_steps=2)
+        train_block(block, x, 1.0, BlockFit(max_iter=150, batch_size=200, learning_rate=5e-3,
+                                            weight_decay=weight_decay))
+        weight_norms.append(sum(p.square().sum() for p in block.parameters()).sqrt().item())
+    assert weight_norms[1] < 0.9 * weight_norms[0]
+
+
 def test_smaller_h_moves_the_data_less():
     x = two_moons_like()
     movements = {}
