@@ -51,6 +51,17 @@ def test_density_integrates_to_one(fitted, data):
     assert grid_mass(fitted, data[0]) == pytest.approx(1.0, abs=0.02)
 
 
+def test_whitening_is_part_of_the_density(data):
+    X = data[0] @ np.array([[1.0, 0.9], [0.0, 0.3]])  # strongly correlated features
+    model = JKOFlowDensity(whiten=True, random_state=0, **FAST).fit(X)
+    assert model.whitening_.shape == (2, 2)
+    correlation = np.corrcoef(X, rowvar=False)[0, 1]
+    whitened_correlation = np.corrcoef(model._standardize(X), rowvar=False)[0, 1]
+    assert abs(whitened_correlation) < 0.5 * abs(correlation)  # shrinkage keeps a little
+    assert grid_mass(model, X) == pytest.approx(1.0, abs=0.02)
+    np.testing.assert_allclose(model.inverse_transform(model.transform(X)), X, atol=1e-6)
+
+
 def test_beats_a_single_gaussian_on_held_out_data(fitted, data):
     X_train, X_test = data
     gaussian = GaussianMixture(n_components=1).fit(X_train)
