@@ -605,7 +605,11 @@ def _zca_whitening(U):
     """
     covariance, _ = ledoit_wolf(U)
     eigenvalues, eigenvectors = np.linalg.eigh(covariance)
-    eigenvalues = np.maximum(eigenvalues, np.finfo(np.float64).tiny)
+    # Directions with round-off variance only (identical rows) are left unscaled,
+    # as the standardization leaves constant columns: scaling them up would blow
+    # round-off up to huge values.
+    degenerate = eigenvalues <= 1e-12 * eigenvalues.max(initial=0.0)
+    eigenvalues = np.where(degenerate, 1.0, eigenvalues)
     root = np.sqrt(eigenvalues)
     return (eigenvectors / root) @ eigenvectors.T, (eigenvectors * root) @ eigenvectors.T
 

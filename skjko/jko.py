@@ -401,11 +401,15 @@ class JKOTrainer:
 
     def reparametrize(self, eta: float, round_name: str = "reparam"):
         """One round of time reparametrization: equalize each block's W2 movement."""
+        if not len(self.flow):  # every block was dropped (diverged): nothing to rescale
+            return
         new = reparametrized_step_sizes(self.step_sizes, self.block_movements(), eta)
         self.retrain(new, round_name)
 
     def refine(self, round_name: str = "refine"):
         """One round of refinement: split every block's interval in two, h_k/2 each, retrain."""
+        if not len(self.flow):
+            return
         halves = [half for block in self.flow.blocks for half in block.split()]
         self.flow.blocks = torch.nn.ModuleList(halves)
         self.step_sizes[:] = [h / 2 for h in self.step_sizes for _ in range(2)]

@@ -1,9 +1,11 @@
 """The bad-input table of README's "Errors and guarantees": every row is a test here."""
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from skjko import JKOFlowDensity, JKOFlowOutlierDetector
 
@@ -94,13 +96,18 @@ def test_numeric_object_arrays_are_converted_like_scikit_learn_does(X, fitted):
     ("values near 1e-30", lambda X: X * 1e-30),
     ("a huge offset", lambda X: X + 1e30),
     ("values near 1e300", lambda X: X * 1e300),
+    ("collinear columns", lambda X: np.column_stack([X[:, 0], 2 * X[:, 0]])),
 ])
-def test_degenerate_data_gives_finite_scores(X, name, make):
+@pytest.mark.parametrize("whiten", [False, True])
+def test_degenerate_data_gives_finite_scores(X, name, make, whiten):
     data = make(X)
-    model = JKOFlowDensity(**TINY).fit(data)
+    with warnings.catch_warnings():  # and trains: no block is dropped as diverged
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = JKOFlowDensity(**TINY, whiten=whiten).fit(data)
     scores = model.score_samples(data)
     assert np.all(np.isfinite(scores)), name
     assert np.all(np.isfinite(model.scale_)) and np.all(model.scale_ > 0)
+    assert np.all(np.isfinite(model.sample(5, random_state=0))), name
 
 
 def test_scale_free_data_keeps_its_density_scale(X):

@@ -68,6 +68,15 @@ def test_weight_decay_pulls_the_velocity_towards_zero():
     assert weight_norms[1] < 0.9 * weight_norms[0]
 
 
+def test_rounds_on_a_flow_without_blocks_do_nothing():
+    """When the first block is dropped (non-finite), the later rounds have nothing to retrain."""
+    trainer = JKOTrainer(BlockFlow(), [], [], two_moons_like(), None,
+                         BlockFit(max_iter=5, batch_size=100, learning_rate=1e-3))
+    trainer.reparametrize(0.5)
+    trainer.refine()
+    assert len(trainer.flow) == 0 and trainer.history == [] and trainer.step_sizes == []
+
+
 def test_smaller_h_moves_the_data_less():
     x = two_moons_like()
     movements = {}

@@ -11,6 +11,7 @@ FAST = dict(n_blocks=2, n_steps=1, max_iter=3, batch_size=64, device="cpu", rand
 def fast_estimators():
     return [JKOFlowDensity(hidden_sizes=(8,), **FAST),
             JKOFlowDensity(velocity="potential", hidden_sizes=(8, 8), **FAST),
+            JKOFlowDensity(hidden_sizes=(8,), whiten=True, **FAST),
             JKOFlowOutlierDetector(JKOFlowDensity(hidden_sizes=(8,), **FAST),
                                    n_auto_samples=200, random_state=0)]
 
