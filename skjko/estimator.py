@@ -230,10 +230,9 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
     def __init__(self, *, h=1.0, h_growth=1.4, h_max=5.0, n_blocks=4, tol=0.01,
                  velocity="mlp", alpha_hjb=0.0, hidden_sizes=(128, 128), n_steps="auto",
                  max_iter=500, batch_size=1000, learning_rate=1e-3, weight_decay=0.0,
-                 early_stopping="auto", validation_fraction=0.1, n_iter_no_change=5, validation_interval=25,
-                 n_blocks_no_change=1, n_reparam=1, eta=0.5, n_refine=0, whiten=False,
-                 warm_start=False,
-                 device="auto", random_state=None, verbose=0):
+                 early_stopping="auto", validation_fraction=0.1, n_iter_no_change=5,
+                 validation_interval=25, n_blocks_no_change=1, n_reparam=1, eta=0.5, n_refine=0,
+                 whiten=False, warm_start=False, device="auto", random_state=None, verbose=0):
         self.h = h
         self.h_growth = h_growth
         self.h_max = h_max
