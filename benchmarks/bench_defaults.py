@@ -23,6 +23,7 @@ from skjko import JKOFlowDensity
 
 from .common import load_dataset, machine_info
 from .suite.anomaly import load_odds
+from .suite.config import SUITES
 from .suite.density import load_digits_density
 from .suite.peers import fit_gmm
 
@@ -42,7 +43,7 @@ def odds_inliers(data_dir, name, seed=0):
 def load(name, data_dir, n_toy):
     if name == "digits":
         return load_digits_density()
-    if name in ("cardio", "letter", "pendigits", "vowels", "satellite", "pima", "wbc"):
+    if name in SUITES["full"]["anomaly"]["sets"]:  # the eight ODDS sets
         return odds_inliers(data_dir, name)
     return load_dataset(name, data_dir, dict(n_train=n_toy, n_test=n_toy))
 
