@@ -42,6 +42,8 @@ def reparametrized_step_sizes(step_sizes_, movements, eta: float) -> list:
     W̄ their mean, damped by ``eta``: h_k ← (1 − η) h_k + η h_k W̄ / W_k.
     """
     distances = [math.sqrt(max(m, 1e-12)) for m in movements]
+    if not distances:  # every block was dropped (diverged): nothing to rescale
+        return []
     mean = sum(distances) / len(distances)
     return [(1 - eta) * h + eta * h * mean / w for h, w in zip(step_sizes_, distances)]
 
@@ -401,15 +403,11 @@ class JKOTrainer:
 
     def reparametrize(self, eta: float, round_name: str = "reparam"):
         """One round of time reparametrization: equalize each block's W2 movement."""
-        if not len(self.flow):  # every block was dropped (diverged): nothing to rescale
-            return
         new = reparametrized_step_sizes(self.step_sizes, self.block_movements(), eta)
         self.retrain(new, round_name)
 
     def refine(self, round_name: str = "refine"):
         """One round of refinement: split every block's interval in two, h_k/2 each, retrain."""
-        if not len(self.flow):
-            return
         halves = [half for block in self.flow.blocks for half in block.split()]
         self.flow.blocks = torch.nn.ModuleList(halves)
         self.step_sizes[:] = [h / 2 for h in self.step_sizes for _ in range(2)]
