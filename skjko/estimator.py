@@ -87,6 +87,12 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
     weight_decay : float, default=0.0
         Decoupled (AdamW) weight decay of the velocity network: pulls every
         block towards the identity. 0 is plain Adam.
+    noise_std : float, default=0.0
+        Noise regularization: every training minibatch of every block is
+        jittered by Gaussian noise of this standard deviation (in the
+        standardized space), so each block fits a slightly smoothed sample
+        instead of memorising the training rows. Validation and scoring use
+        the rows as they are.
     early_stopping : 'auto' or bool, default='auto'
         Hold out ``validation_fraction`` of the rows and use their exact
         log-likelihood to (i) keep each block's best iterate and stop it after
@@ -212,6 +218,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "noise_std": [Interval(Real, 0, None, closed="left")],
         "early_stopping": [StrOptions({"auto"}), "boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -230,9 +237,10 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
     def __init__(self, *, h=1.0, h_growth=1.4, h_max=5.0, n_blocks=4, tol=0.01,
                  velocity="mlp", alpha_hjb=0.0, hidden_sizes=(128, 128), n_steps="auto",
                  max_iter=500, batch_size=1000, learning_rate=1e-3, weight_decay=0.0,
-                 early_stopping="auto", validation_fraction=0.1, n_iter_no_change=5,
-                 validation_interval=25, n_blocks_no_change=1, n_reparam=1, eta=0.5, n_refine=0,
-                 whiten=False, warm_start=False, device="auto", random_state=None, verbose=0):
+                 noise_std=0.0, early_stopping="auto", validation_fraction=0.1,
+                 n_iter_no_change=5, validation_interval=25, n_blocks_no_change=1, n_reparam=1,
+                 eta=0.5, n_refine=0, whiten=False, warm_start=False, device="auto",
+                 random_state=None, verbose=0):
         self.h = h
         self.h_growth = h_growth
         self.h_max = h_max
@@ -246,6 +254,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
+        self.noise_std = noise_std
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -302,7 +311,8 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
             as_tensor(X_val), BlockFit(self.max_iter, self.batch_size, self.learning_rate,
                                        self.n_iter_no_change, self.validation_interval,
                                        self._transport_cost(), self.alpha_hjb,
-                                       weight_decay=self.weight_decay),
+                                       weight_decay=self.weight_decay,
+                                       noise_std=self.noise_std),
             self.verbose)
         stop_reason = self.stop_reason_ if continuing else "n_blocks"
         cuda_devices = [device] if device.type == "cuda" else []

@@ -151,6 +151,7 @@ class BlockFit:
     alpha_hjb: float = 0.0
     max_grad_norm: float = 1.0
     weight_decay: float = 0.0
+    noise_std: float = 0.0
 
 
 @dataclass
@@ -175,6 +176,8 @@ class BlockRecord:
 def train_block(block: ODEBlock, x: torch.Tensor, h: float, fit: BlockFit,
                 validation: ValidationData = None, progress=None):
     """AdamW on the JKO objective of ``block``; the weights are updated in place.
+
+    Each minibatch is jittered by N(0, ``fit.noise_std``² I) when that is positive.
 
     With ``validation``, the exact validation NLL is checked every
     ``fit.validation_interval`` steps; the block ends at the best iterate and
@@ -205,8 +208,12 @@ def train_block(block: ODEBlock, x: torch.Tensor, h: float, fit: BlockFit,
             result["val_nll"] = val_nll
     last_good = copy.deepcopy(block.state_dict())  # weights that gave a finite loss
     for iteration in range(1, fit.max_iter + 1):
-        loss, kl_loss, w2_loss = jko_loss(block, x[next(batches)], h, fit.transport_cost,
-                                          fit.alpha_hjb)
+        batch = x[next(batches)]
+        if fit.noise_std > 0:
+            # Noise regularization: the block fits the rows smoothed by N(0, σ²I),
+            # which keeps it from memorising a small training set.
+            batch = batch + fit.noise_std * torch.randn_like(batch)
+        loss, kl_loss, w2_loss = jko_loss(block, batch, h, fit.transport_cost, fit.alpha_hjb)
         if not torch.isfinite(loss):
             block.load_state_dict(last_good)
             result["diverged"] = True
