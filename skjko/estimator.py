@@ -22,6 +22,9 @@ from .velocity import VelocityMLP
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
+#: noise_std='auto' is this fraction of Scott's bandwidth (chosen in benchmarks/RESULTS.md).
+AUTO_NOISE_FRACTION = 0.35
+
 
 class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerMixin,
                      BaseEstimator):
@@ -87,12 +90,21 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
     weight_decay : float, default=0.0
         Decoupled (AdamW) weight decay of the velocity network: pulls every
         block towards the identity. 0 is plain Adam.
-    noise_std : float, default=0.0
+    noise_std : float or 'auto', default='auto'
         Noise regularization: every training minibatch of every block is
-        jittered by Gaussian noise of this standard deviation (in the
-        standardized space), so each block fits a slightly smoothed sample
-        instead of memorising the training rows. Validation and scoring use
-        the rows as they are.
+        jittered by N(0, σ² I), σ in the standardized space of the block's
+        input, so each block fits a slightly smoothed sample instead of
+        memorising the training rows (Rothfuss et al., "Noise regularization
+        for conditional density estimation", 2019). Validation and scoring
+        use the rows as they are. 'auto': σ = 0.35 · n^(-1/(d+4)), 0.35 times
+        Scott's kernel bandwidth for the n training rows in d
+        dimensions (0.30 on MINIBOONE's 2956 training rows in 43-D, 0.09 on
+        4500 rows in 2-D): more noise where the data are few for their
+        dimension. 0 turns it off. Measured against 0 (``benchmarks/RESULTS.md``,
+        test NLL): MINIBOONE 21.26 → 18.89 nats, digits 66.18 → 55.39, letter
+        20.92 → 13.63, wbc 14.12 → 10.69, vowels 9.27 → 7.70; worse on
+        shuttle's 27 000 rows (−13.52 → −12.82), pima (+0.05) and 2-D toys
+        (+0.00 to +0.03).
     early_stopping : 'auto' or bool, default='auto'
         Hold out ``validation_fraction`` of the rows and use their exact
         log-likelihood to (i) keep each block's best iterate and stop it after
@@ -178,6 +190,9 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         Per-feature mean used for the internal standardization.
     scale_ : ndarray of shape (n_features,)
         Per-feature standard deviation (1 for constant features).
+    noise_std_ : float
+        The σ the training minibatches were jittered with (``noise_std``, or
+        its 'auto' value for this fit).
     whitening_ : ndarray of shape (n_features, n_features) or None
         ZCA whitening matrix applied after standardization (``whiten=True``),
         else None.
@@ -218,7 +233,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "noise_std": [Interval(Real, 0, None, closed="left")],
+        "noise_std": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "early_stopping": [StrOptions({"auto"}), "boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -237,7 +252,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
     def __init__(self, *, h=1.0, h_growth=1.4, h_max=5.0, n_blocks=4, tol=0.01,
                  velocity="mlp", alpha_hjb=0.0, hidden_sizes=(128, 128), n_steps="auto",
                  max_iter=500, batch_size=1000, learning_rate=1e-3, weight_decay=0.0,
-                 noise_std=0.0, early_stopping="auto", validation_fraction=0.1,
+                 noise_std="auto", early_stopping="auto", validation_fraction=0.1,
                  n_iter_no_change=5, validation_interval=25, n_blocks_no_change=1, n_reparam=1,
                  eta=0.5, n_refine=0, whiten=False, warm_start=False, device="auto",
                  random_state=None, verbose=0):
@@ -304,6 +319,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
             flow, steps, history, grow = BlockFlow(), [], [], True
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         X_train, X_val = self._validation_split(self._standardize(X), seed)
+        self.noise_std_ = self._noise_std(*X_train.shape)
         as_tensor = lambda a: None if a is None else torch.tensor(  # noqa: E731
             a, dtype=torch.float32, device=device)
         trainer = JKOTrainer(
@@ -312,7 +328,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
                                        self.n_iter_no_change, self.validation_interval,
                                        self._transport_cost(), self.alpha_hjb,
                                        weight_decay=self.weight_decay,
-                                       noise_std=self.noise_std),
+                                       noise_std=self.noise_std_),
             self.verbose)
         stop_reason = self.stop_reason_ if continuing else "n_blocks"
         cuda_devices = [device] if device.type == "cuda" else []
@@ -394,6 +410,12 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         if self.n_steps == "auto":
             return 8 if self.velocity == "potential" else 3
         return self.n_steps
+
+    def _noise_std(self, n_samples, n_features):
+        """'auto': a fraction of Scott's kernel bandwidth n^(-1/(d+4)) in standardized units."""
+        if self.noise_std == "auto":
+            return AUTO_NOISE_FRACTION * n_samples ** (-1.0 / (n_features + 4))
+        return float(self.noise_std)
 
     def _transport_cost(self):
         # JKO-Flow keeps OT-Flow's kinetic energy as the proximal term; its paths stay

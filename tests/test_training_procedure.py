@@ -148,3 +148,15 @@ def test_warm_start_growth_one_block_at_a_time_still_selects_on_validation():
     assert model.stop_reason_ == "validation" and model.n_blocks_ < n_blocks
     kept_val = [r["val_nll"] for r in model.history_][model.n_blocks_ - 1]
     assert all(r["val_nll"] >= kept_val - 1e-4 for r in model.history_[model.n_blocks_:])
+
+
+def test_noise_std_auto_shrinks_with_the_rows_per_dimension(moons):
+    """'auto' is 0.35 · n^(-1/(d+4)) for the n rows the blocks train on; a float is kept."""
+    X = moons[0][:400]
+    auto = JKOFlowDensity(n_blocks=1, **SMALL).fit(X)
+    n_train = 400 - int(np.ceil(0.1 * 400))  # the validation rows are not trained on
+    assert auto.noise_std_ == pytest.approx(0.35 * n_train ** (-1 / 6))
+    wide = JKOFlowDensity(n_blocks=1, **SMALL).fit(np.hstack([X] * 10))
+    assert wide.noise_std_ > 2 * auto.noise_std_  # 20-D: the same rows are few
+    off = JKOFlowDensity(n_blocks=1, noise_std=0.0, **SMALL).fit(X)
+    assert off.noise_std_ == 0.0
