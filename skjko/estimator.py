@@ -101,8 +101,8 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         dimensions (0.30 on MINIBOONE's 2956 training rows in 43-D, 0.09 on
         4500 rows in 2-D): more noise where the data are few for their
         dimension. 0 turns it off. Measured against 0 (``benchmarks/RESULTS.md``,
-        test NLL): MINIBOONE 21.26 → 18.89 nats, digits 66.18 → 55.39, letter
-        20.92 → 13.63, wbc 14.12 → 10.69, vowels 9.27 → 7.70; worse on
+        test NLL): MINIBOONE 21.27 → 18.89 nats, digits 66.18 → 55.39, letter
+        20.92 → 13.63, wbc 14.11 → 10.69, vowels 9.20 → 7.70; worse on
         shuttle's 27 000 rows (−13.52 → −12.82), pima (+0.05) and 2-D toys
         (+0.00 to +0.03).
     early_stopping : 'auto' or bool, default='auto'
