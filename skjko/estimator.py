@@ -103,8 +103,9 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         dimension. 0 turns it off. Measured against 0 (``benchmarks/RESULTS.md``,
         test NLL): MINIBOONE 21.27 → 18.89 nats, digits 66.18 → 55.39, letter
         20.92 → 13.63, wbc 14.11 → 10.69, vowels 9.20 → 7.70; worse on
-        shuttle's 27 000 rows (−13.52 → −12.82), pima (+0.05) and 2-D toys
-        (+0.00 to +0.03).
+        shuttle's 27 000 rows (−13.52 → −12.82), pima (+0.05), 2-D toys
+        (+0.00 to +0.03), and rings at 20 000 rows (+0.23: its first block
+        now moves less than ``tol`` and growth stops there).
     early_stopping : 'auto' or bool, default='auto'
         Hold out ``validation_fraction`` of the rows and use their exact
         log-likelihood to (i) keep each block's best iterate and stop it after
