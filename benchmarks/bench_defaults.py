@@ -85,6 +85,7 @@ def run(data_dir, datasets, candidates, n_toy, dequantized=False):
                              median_nll=float(np.median(nll)), fit_s=fit_s, score_s=time.perf_counter() - start,
                              n_blocks=model.n_blocks_, n_iter=model.n_iter_,
                              stop=model.stop_reason_))
+            print(table(rows[-1:]).splitlines()[-1], flush=True)  # each fit as it ends
         print(table([r for r in rows if r["dataset"] == name]), flush=True)
     return rows
 

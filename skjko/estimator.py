@@ -22,8 +22,10 @@ from .velocity import VelocityMLP
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
-#: noise_std='auto' is this fraction of Scott's bandwidth (chosen in benchmarks/RESULTS.md).
+#: noise_std='auto' is this fraction of Scott's bandwidth (chosen in benchmarks/RESULTS.md)
+#: when validation rows guard the fit, and the whole bandwidth when nothing else does.
 AUTO_NOISE_FRACTION = 0.35
+AUTO_NOISE_FRACTION_UNVALIDATED = 1.0
 
 
 class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerMixin,
@@ -225,7 +227,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         "h_growth": [Interval(Real, 0, None, closed="neither")],
         "h_max": [Interval(Real, 0, None, closed="neither")],
         "n_blocks": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "velocity": [StrOptions({"mlp", "potential"})],
         "alpha_hjb": [Interval(Real, 0, None, closed="left")],
         "hidden_sizes": ["array-like"],
@@ -233,6 +235,8 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate_schedule": [StrOptions({"constant", "cosine"})],
+        "training_divergence": [StrOptions({"hutchinson", "exact"})],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "noise_std": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "early_stopping": [StrOptions({"auto"}), "boolean"],
@@ -252,7 +256,9 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
 
     def __init__(self, *, h=1.0, h_growth=1.4, h_max=5.0, n_blocks=4, tol=0.01,
                  velocity="mlp", alpha_hjb=0.0, hidden_sizes=(128, 128), n_steps="auto",
-                 max_iter=500, batch_size=1000, learning_rate=1e-3, weight_decay=0.0,
+                 max_iter=500, batch_size=1000, learning_rate=1e-3,
+                 learning_rate_schedule="constant", training_divergence="hutchinson",
+                 weight_decay=0.0,
                  noise_std="auto", early_stopping="auto", validation_fraction=0.1,
                  n_iter_no_change=5, validation_interval=25, n_blocks_no_change=1, n_reparam=1,
                  eta=0.5, n_refine=0, whiten=False, warm_start=False, device="auto",
@@ -269,6 +275,8 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.learning_rate = learning_rate
+        self.learning_rate_schedule = learning_rate_schedule
+        self.training_divergence = training_divergence
         self.weight_decay = weight_decay
         self.noise_std = noise_std
         self.early_stopping = early_stopping
@@ -320,7 +328,8 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
             flow, steps, history, grow = BlockFlow(), [], [], True
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         X_train, X_val = self._validation_split(self._standardize(X), seed)
-        self.noise_std_ = self._noise_std(*X_train.shape)
+        self.noise_std_ = self._noise_std(*X_train.shape, validated=X_val is not None)
+        tol = self._tol(validated=X_val is not None)
         as_tensor = lambda a: None if a is None else torch.tensor(  # noqa: E731
             a, dtype=torch.float32, device=device)
         trainer = JKOTrainer(
@@ -329,7 +338,9 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
                                        self.n_iter_no_change, self.validation_interval,
                                        self._transport_cost(), self.alpha_hjb,
                                        weight_decay=self.weight_decay,
-                                       noise_std=self.noise_std_),
+                                       noise_std=self.noise_std_,
+                                       cosine_decay=self.learning_rate_schedule == "cosine",
+                                       exact_divergence=self.training_divergence == "exact"),
             self.verbose)
         stop_reason = self.stop_reason_ if continuing else "n_blocks"
         cuda_devices = [device] if device.type == "cuda" else []
@@ -339,7 +350,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
             try:
                 if grow:
                     stop_reason = trainer.grow(
-                        self.n_blocks, self.h, self.h_growth, self.h_max, self.tol,
+                        self.n_blocks, self.h, self.h_growth, self.h_max, tol,
                         self.n_blocks_no_change,
                         lambda: self._make_velocity(X.shape[1], hidden_sizes).to(device),
                         self._n_steps())
@@ -353,6 +364,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         self.step_sizes_ = trainer.step_sizes
         self.history_ = trainer.history
         self.stop_reason_ = stop_reason
+        self.tol_ = tol
         self.n_blocks_ = len(self.flow_)
         self.n_iter_ = sum(record["n_iter"] for record in self.history_)
         self.device_ = device
@@ -407,15 +419,22 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
                              f"hidden_sizes must repeat one width, got {self.hidden_sizes!r}.")
         return sizes
 
+    def _tol(self, validated):
+        """'auto': with validation data, validation alone decides when growth stops."""
+        if self.tol == "auto":
+            return 0.0 if validated else 0.01
+        return self.tol
+
     def _n_steps(self):
         if self.n_steps == "auto":
             return 8 if self.velocity == "potential" else 3
         return self.n_steps
 
-    def _noise_std(self, n_samples, n_features):
+    def _noise_std(self, n_samples, n_features, validated):
         """'auto': a fraction of Scott's kernel bandwidth n^(-1/(d+4)) in standardized units."""
         if self.noise_std == "auto":
-            return AUTO_NOISE_FRACTION * n_samples ** (-1.0 / (n_features + 4))
+            fraction = AUTO_NOISE_FRACTION if validated else AUTO_NOISE_FRACTION_UNVALIDATED
+            return fraction * n_samples ** (-1.0 / (n_features + 4))
         return float(self.noise_std)
 
     def _transport_cost(self):

@@ -59,8 +59,8 @@ def rademacher_like(x: torch.Tensor) -> torch.Tensor:
 
 
 def jko_loss(block: ODEBlock, x: torch.Tensor, h: float, transport_cost: str = "endpoint",
-             alpha_hjb: float = 0.0):
-    """JKO objective of one block on a batch ``x`` (n, d), Hutchinson divergence.
+             alpha_hjb: float = 0.0, exact_divergence: bool = False):
+    """JKO objective of one block on a batch ``x`` (n, d).
 
     Parameters
     ----------
@@ -71,6 +71,9 @@ def jko_loss(block: ODEBlock, x: torch.Tensor, h: float, transport_cost: str = "
     alpha_hjb : float, default=0.0
         Weight of OT-Flow's HJB penalty E∫|∂ₜΦ − ½‖∇Φ‖²| dt (potential
         velocities only), added to the loss.
+    exact_divergence : bool, default=False
+        Train on the exact divergence (the closed form of a velocity that has
+        one, else d backward passes) instead of the paper's Hutchinson probe.
 
     Returns
     -------
@@ -81,8 +84,9 @@ def jko_loss(block: ODEBlock, x: torch.Tensor, h: float, transport_cost: str = "
     """
     integrands = (("kinetic",) if transport_cost == "path" else ()) + (
         ("hjb",) if alpha_hjb > 0 else ())
-    y, int_div, *integrals = block(x, divergence="hutchinson", noise=rademacher_like(x),
-                                   create_graph=True, integrands=integrands)
+    probe = dict(divergence="exact") if exact_divergence else dict(
+        divergence="hutchinson", noise=rademacher_like(x))
+    y, int_div, *integrals = block(x, **probe, create_graph=True, integrands=integrands)
     integrals = dict(zip(integrands, integrals))
     kl_loss = (0.5 * (y * y).sum(dim=1) - int_div).mean()
     w2_loss = (integrals["kinetic"] if "kinetic" in integrals
@@ -152,6 +156,8 @@ class BlockFit:
     max_grad_norm: float = 1.0
     weight_decay: float = 0.0
     noise_std: float = 0.0
+    cosine_decay: bool = False
+    exact_divergence: bool = False
 
 
 @dataclass
@@ -190,16 +196,21 @@ def train_block(block: ODEBlock, x: torch.Tensor, h: float, fit: BlockFit,
     -------
     dict
         ``n_iter``, ``best_iter``, the last finite ``loss``, ``kl_loss`` and
-        ``w2_loss``, ``val_nll`` of the kept weights (nan without validation)
-        and ``diverged``.
+        ``w2_loss``, ``val_nll`` of the kept weights (nan without validation),
+        ``diverged`` and ``unconverged``: the block used all ``max_iter`` steps
+        while its validation NLL was still improving (patience not run out).
     """
     # Decoupled weight decay pulls the weights, and so the velocity, towards
     # zero: a block that learns nothing stays the identity. 0 is plain Adam.
     optimizer = torch.optim.AdamW(block.parameters(), lr=fit.learning_rate,
                                   weight_decay=fit.weight_decay)
+    # Cosine decay to 1 % of the rate over max_iter: large steps first, a settled iterate last.
+    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=fit.max_iter, eta_min=fit.learning_rate / 100) if fit.cosine_decay
+        else None)
     batches = minibatch_indices(x.shape[0], fit.batch_size, x.device)
     result = dict(n_iter=0, best_iter=0, loss=math.nan, kl_loss=math.nan, w2_loss=math.nan,
-                  val_nll=math.nan, diverged=False)
+                  val_nll=math.nan, diverged=False, unconverged=False)
     best_state, checks_without_improvement = None, 0
     if validation is not None:  # the starting weights are a candidate too
         val_nll = validation.nll(block)
@@ -213,7 +224,8 @@ def train_block(block: ODEBlock, x: torch.Tensor, h: float, fit: BlockFit,
             # Noise regularization: the block fits the rows smoothed by N(0, σ²I),
             # which keeps it from memorising a small training set.
             batch = batch + fit.noise_std * torch.randn_like(batch)
-        loss, kl_loss, w2_loss = jko_loss(block, batch, h, fit.transport_cost, fit.alpha_hjb)
+        loss, kl_loss, w2_loss = jko_loss(block, batch, h, fit.transport_cost, fit.alpha_hjb,
+                                          fit.exact_divergence)
         if not torch.isfinite(loss):
             block.load_state_dict(last_good)
             result["diverged"] = True
@@ -223,6 +235,8 @@ def train_block(block: ODEBlock, x: torch.Tensor, h: float, fit: BlockFit,
         loss.backward()
         torch.nn.utils.clip_grad_norm_(block.parameters(), fit.max_grad_norm)
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
         result.update(n_iter=iteration, loss=loss.item(), kl_loss=kl_loss.item(),
                       w2_loss=w2_loss.item())
         if progress is not None:
@@ -242,6 +256,8 @@ def train_block(block: ODEBlock, x: torch.Tensor, h: float, fit: BlockFit,
             checks_without_improvement += 1
             if checks_without_improvement >= fit.n_iter_no_change:
                 break
+    else:  # no break: the budget, not the patience, ended the block
+        result["unconverged"] = validation is not None and result["best_iter"] > 0
     if best_state is not None:
         block.load_state_dict(best_state)
     else:
@@ -295,6 +311,12 @@ class JKOTrainer:
                 f"JKO block {index + 1} diverged ({round_name} round): non-finite loss at "
                 f"iteration {result['n_iter'] + 1} with h={h:.3g}; kept its last finite "
                 "weights. Try a smaller learning_rate or h.", ConvergenceWarning)
+        elif result["unconverged"]:
+            warnings.warn(
+                f"JKO block {index + 1} ({round_name} round) reached max_iter="
+                f"{self.fit.max_iter} while its validation NLL was still improving (best "
+                f"iterate {result['best_iter']}); increase max_iter or learning_rate.",
+                ConvergenceWarning)
         movement = mean_squared_movement(x, y)
         ratio = movement / max((y * y).sum(dim=1).mean().item(), 1e-12)
         record = BlockRecord(round_name, index + 1, h, result["n_iter"], result["best_iter"],

@@ -227,3 +227,50 @@ def test_block_with_non_finite_outputs_is_dropped_with_a_warning(monkeypatch):
     with pytest.warns(ConvergenceWarning, match="non-finite values"):
         trainer, reason = grow(x, n_blocks=2)
     assert reason == "diverged" and len(trainer.flow) == 0 and trainer.history == []
+
+
+def test_a_block_that_runs_out_of_iterations_while_improving_warns():
+    x, x_val = two_moons_like(400), two_moons_like(600)[400:]
+    torch.manual_seed(0)
+    with pytest.warns(ConvergenceWarning, match="reached max_iter=20 while its validation NLL"):
+        trainer, _ = grow(x, x_val=x_val, n_blocks=1, hidden=(32, 32), n_steps=2, max_iter=20,
+                          batch_size=200, learning_rate=5e-3, validation_interval=5)
+    assert trainer.history[0]["best_iter"] == 20
+
+
+def test_a_block_stopped_by_its_patience_does_not_warn():
+    import warnings
+    x, x_val = two_moons_like(200), two_moons_like(300)[200:]
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        grow(x, x_val=x_val, n_blocks=1, max_iter=200, learning_rate=1e-9,
+             validation_interval=5, n_iter_no_change=2)
+
+
+def test_cosine_decay_anneals_the_learning_rate_over_max_iter(monkeypatch):
+    rates = []
+    step = torch.optim.AdamW.step
+    monkeypatch.setattr(torch.optim.AdamW, "step", lambda self, *a, **k: rates.append(
+        self.param_groups[0]["lr"]) or step(self, *a, **k))
+    torch.manual_seed(0)
+    block = ODEBlock(VelocityMLP(2, (8,)), n_steps=1)
+    train_block(block, two_moons_like(200), 1.0,
+                BlockFit(max_iter=50, batch_size=100, learning_rate=1e-2, cosine_decay=True))
+    assert len(rates) == 50 and rates[0] == 1e-2
+    assert all(later <= earlier for earlier, later in zip(rates, rates[1:]))
+    assert 1e-4 < rates[-1] < 2e-4  # close to the floor of 1 % at the last step
+
+
+def test_exact_training_divergence_is_the_mean_of_the_hutchinson_estimates():
+    """The probe is unbiased: averaged over many probes it approaches the exact trace."""
+    torch.manual_seed(0)
+    block = ODEBlock(VelocityMLP(3, (16, 16)), n_steps=2)
+    x = torch.randn(50, 3, dtype=torch.float64)
+    block.double()
+    exact = jko_loss(block, x, h=1.0, exact_divergence=True)[1]
+    y, int_div = block(x, divergence="exact")
+    torch.testing.assert_close(exact, (0.5 * (y * y).sum(dim=1) - int_div).mean())
+    probes = torch.stack([jko_loss(block, x, h=1.0)[1].detach() for _ in range(400)])
+    assert abs(probes.mean() - exact) < 4 * probes.std() / 20
+    assert probes.std() > 0  # the probe does vary: the comparison means something
