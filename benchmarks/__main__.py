@@ -1,5 +1,8 @@
 """``python -m benchmarks run --suite smoke|quick|full [--parts ...] --data-dir DIR --out DIR``.
 
+``--datasets`` and ``--peers`` narrow the density part (e.g. ``--peers MAF NSF`` leaves out
+the two CNFs, which train for as long as skjko did).
+
 Writes ``suite_<suite>_<part>.json`` and ``.md`` per part and ``suite_<suite>.md``
 into ``--out``, figures into ``--figures`` (default ``benchmarks/figures`` for the
 full suite, ``<out>/figures`` otherwise), and prints the tables.
@@ -22,6 +25,9 @@ def main(argv=None):
     run.add_argument("--figures", default=None, help="where the PNGs go")
     run.add_argument("--datasets", nargs="+", default=None,
                      help="density part only: these data sets instead of the suite's")
+    run.add_argument("--peers", nargs="+", default=None, choices=("MAF", "NSF", "CNF", "e2e-CNF"),
+                     help="density part only: these peer flows instead of the suite's "
+                          "(GMM and KDE always run)")
     run.add_argument("--tables-only", action="store_true",
                      help="no measurements: re-print tables and redraw figures from --out")
     args = parser.parse_args(argv)
@@ -32,7 +38,8 @@ def main(argv=None):
     if args.tables_only:
         runner.redraw(args.suite, args.parts, args.out, figures)
     else:
-        runner.run(args.suite, args.parts, args.data_dir, args.out, figures, args.datasets)
+        runner.run(args.suite, args.parts, args.data_dir, args.out, figures, args.datasets,
+                   args.peers)
 
 
 if __name__ == "__main__":

@@ -49,11 +49,14 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         Geometric growth of the step size: ``h_k = min(h · h_growth^(k-1), h_max)``.
     h_max : float, default=5.0
         Largest step size.
-    n_blocks : int, default=4
-        Maximum number of blocks.
-    tol : float, default=0.01
+    n_blocks : int, default=8
+        Maximum number of blocks. With early stopping, blocks are added only
+        while they improve the validation NLL, so this is a cap on time.
+    tol : float or 'auto', default='auto'
         Stop adding blocks once a block's W2 movement is small:
-        ``E‖x − T_k(x)‖² / E‖T_k(x)‖² < tol``.
+        ``E‖x − T_k(x)‖² / E‖T_k(x)‖² < tol``. 'auto': 0 (never) when early
+        stopping is on, since the validation NLL then decides when to stop
+        growing; 0.01 without validation data. Resolved into ``tol_``.
     velocity : {'mlp', 'potential'}, default='mlp'
         The velocity field of each block. 'mlp': JKO-iFlow's autonomous MLP
         f(x) (Softplus), trained with a Hutchinson divergence and scored with
@@ -82,13 +85,26 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         choice) and 8 for ``velocity='potential'``, whose time-dependent
         field needs more: trained with 3 steps its density integrated to
         1.06 over a 2-D grid, with 8 steps to 1.000 (tests check 2 %).
-    max_iter : int, default=500
-        Maximum optimizer (Adam) steps per block and round.
+    max_iter : int, default=1000
+        Maximum optimizer (Adam) steps per block and round. With early
+        stopping a block usually stops sooner, when its validation NLL stops
+        improving; one that runs out of steps while still improving warns
+        with a ``ConvergenceWarning``.
     batch_size : int, default=1000
         Rows per optimizer step, and per chunk when scoring, transforming or
         sampling (which bounds memory).
-    learning_rate : float, default=1e-3
-        Adam learning rate.
+    learning_rate : float, default=5e-3
+        Adam learning rate at the start of each block.
+    learning_rate_schedule : {'cosine', 'constant'}, default='cosine'
+        'cosine': the rate decays over ``max_iter`` steps to 1 % of
+        ``learning_rate`` (restarting with every block and round), so a block
+        takes large steps first and settles at the end; 'constant' keeps it.
+    training_divergence : {'hutchinson', 'exact'}, default='hutchinson'
+        The divergence in the training loss. 'hutchinson': the paper's
+        one-probe estimate. 'exact': the Jacobian trace (the closed form of a
+        network with at most two hidden layers, else one backward pass per
+        feature). Scoring and validation always use the exact trace.
+        ``velocity='potential'`` trains on its closed form either way.
     weight_decay : float, default=0.0
         Decoupled (AdamW) weight decay of the velocity network: pulls every
         block towards the identity. 0 is plain Adam.
@@ -98,16 +114,13 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         input, so each block fits a slightly smoothed sample instead of
         memorising the training rows (Rothfuss et al., "Noise regularization
         for conditional density estimation", 2019). Validation and scoring
-        use the rows as they are. 'auto': σ = 0.35 · n^(-1/(d+4)), 0.35 times
-        Scott's kernel bandwidth for the n training rows in d
-        dimensions (0.30 on MINIBOONE's 2956 training rows in 43-D, 0.09 on
-        4500 rows in 2-D): more noise where the data are few for their
-        dimension. 0 turns it off. Measured against 0 (``benchmarks/RESULTS.md``,
-        test NLL): MINIBOONE 21.27 → 18.89 nats, digits 66.18 → 55.39, letter
-        20.92 → 13.63, wbc 14.11 → 10.69, vowels 9.20 → 7.70; worse on
-        shuttle's 27 000 rows (−13.52 → −12.82), pima (+0.05), 2-D toys
-        (+0.00 to +0.03), and rings at 20 000 rows (+0.23: its first block
-        now moves less than ``tol`` and growth stops there).
+        use the rows as they are. 'auto': a multiple of Scott's kernel
+        bandwidth n^(-1/(d+4)) for the n training rows in d dimensions, more
+        noise where the rows are few for their dimension: 0.35 of it when
+        early stopping guards the fit, the whole bandwidth when nothing else
+        does (no validation split). 0 turns it off. Lower it for large,
+        smooth data sets; the measurements behind the rule are in
+        ``benchmarks/RESULTS.md``.
     early_stopping : 'auto' or bool, default='auto'
         Hold out ``validation_fraction`` of the rows and use their exact
         log-likelihood to (i) keep each block's best iterate and stop it after
@@ -185,6 +198,8 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         space; nan without validation), ``w2_movement`` E‖x − T_k(x)‖²,
         ``w2_ratio`` (over E‖T_k(x)‖²), ``seconds`` and ``diverged``.
         :func:`skjko.plot_history` draws it.
+    tol_ : float
+        The W2 ratio below which growth stopped (``tol``, or its 'auto' value).
     stop_reason_ : str
         Why no more blocks were added: ``'n_blocks'``, ``'tol'``,
         ``'validation'`` (blocks kept up to the best validation NLL),
@@ -254,10 +269,10 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         "verbose": ["verbose"],
     }
 
-    def __init__(self, *, h=1.0, h_growth=1.4, h_max=5.0, n_blocks=4, tol=0.01,
+    def __init__(self, *, h=1.0, h_growth=1.4, h_max=5.0, n_blocks=8, tol="auto",
                  velocity="mlp", alpha_hjb=0.0, hidden_sizes=(128, 128), n_steps="auto",
-                 max_iter=500, batch_size=1000, learning_rate=1e-3,
-                 learning_rate_schedule="constant", training_divergence="hutchinson",
+                 max_iter=1000, batch_size=1000, learning_rate=5e-3,
+                 learning_rate_schedule="cosine", training_divergence="hutchinson",
                  weight_decay=0.0,
                  noise_std="auto", early_stopping="auto", validation_fraction=0.1,
                  n_iter_no_change=5, validation_interval=25, n_blocks_no_change=1, n_reparam=1,
@@ -512,7 +527,9 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
             Mean of :meth:`score_samples`, so that ``GridSearchCV`` can pick
             parameters such as ``h`` with no scorer argument.
         """
-        return float(np.mean(self.score_samples(X)))
+        scores = self.score_samples(X)
+        # Divided before summing: two rows at the floor (the lowest float) would overflow a sum.
+        return float(np.sum(scores / scores.shape[0]))
 
     def transform(self, X):
         """Map data to the latent space, approximately N(0, I) for training-like data.

@@ -148,3 +148,8 @@ def test_far_away_rows_get_finite_very_low_scores(fitted):
     assert np.all(np.isfinite(scores))
     assert np.all(scores < fitted.score_samples(np.zeros((1, 2))) - 1e6)
     assert np.all(np.isfinite(fitted.transform(far)))
+    assert (scores == np.finfo(np.float64).min).sum() >= 2  # a plain mean would overflow
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no overflow in the mean either
+        mean = fitted.score(far)
+    assert np.isfinite(mean) and mean <= scores.max()

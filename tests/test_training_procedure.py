@@ -160,3 +160,26 @@ def test_noise_std_auto_shrinks_with_the_rows_per_dimension(moons):
     assert wide.noise_std_ > 2 * auto.noise_std_  # 20-D: the same rows are few
     off = JKOFlowDensity(n_blocks=1, noise_std=0.0, **SMALL).fit(X)
     assert off.noise_std_ == 0.0
+
+
+def test_defaults_without_validation_rank_isolation_forests_outliers_lowest():
+    """scikit-learn's IsolationForest toy: 8 rows, too few to hold any out, the last two outliers.
+
+    With nothing to validate on, the defaults smooth harder (noise_std='auto' is the whole
+    Scott bandwidth) and stop growing on the W2 ratio (tol='auto' is 0.01); before that rule
+    the blocks memorised the rows and scored the two outliers as the most normal, with each
+    of seeds 0, 1 and 2. One seed here (a default fit of 8 rows takes about a minute); all
+    three are in benchmarks/RESULTS.md.
+    """
+    seed = 0
+    X = np.array([[-2, -1], [-1, -1], [-1, -2], [1, 1], [1, 2], [2, 1], [6, 3], [-4, 7]], float)
+    model = JKOFlowDensity(random_state=seed, device="cpu").fit(X)
+    assert model.tol_ == 0.01 and model.noise_std_ == pytest.approx(8 ** (-1 / 6))
+    scores = model.score_samples(X)
+    assert set(np.argsort(scores)[:2]) == {6, 7}, scores
+
+
+def test_tol_auto_leaves_growth_to_validation(moons):
+    model = JKOFlowDensity(n_blocks=2, **SMALL).fit(moons[0][:400])
+    assert model.tol_ == 0.0 and model.stop_reason_ != "tol"
+    assert JKOFlowDensity(tol=0.05, n_blocks=1, **SMALL).fit(moons[0][:400]).tol_ == 0.05

@@ -23,8 +23,11 @@ def _run_part(part, settings, data_dir, datasets):
     return scaling.run(settings)
 
 
-def run(suite, parts, data_dir, out_dir, figures_dir, datasets=None):
-    """Run ``parts`` of ``suite``; print and write each part's tables as soon as it ends."""
+def run(suite, parts, data_dir, out_dir, figures_dir, datasets=None, peers=None):
+    """Run ``parts`` of ``suite``; print and write each part's tables as soon as it ends.
+
+    ``datasets`` and ``peers`` (names as ``--peers`` takes them) narrow the density part.
+    """
     # One thread: the suite shares 2 cores with other work (see RESULTS.md).
     torch.set_num_threads(1)
     info = machine_info()
@@ -35,6 +38,9 @@ def run(suite, parts, data_dir, out_dir, figures_dir, datasets=None):
     for part in parts:
         part_start = time.perf_counter()
         settings = SUITES[suite][part]
+        if part == "density" and peers is not None:
+            settings = dict(settings, peers=tuple(p for p in peers if p != "e2e-CNF"),
+                            e2e_cnf="e2e-CNF" in peers)
         result = _run_part(part, settings, data_dir, datasets)
         header = dict(suite=suite, machine=info, settings=settings,
                       seconds=time.perf_counter() - part_start)
