@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._device import resolve_device
 from .flow import BlockFlow
-from .jko import BlockFit, JKOTrainer
+from .jko import BlockFit, JKOTrainer, cosine_schedule
 from .potential import PotentialVelocity
 from .velocity import VelocityMLP
 
@@ -26,6 +26,9 @@ FLOAT_DTYPES = (np.float64, np.float32)
 #: when validation rows guard the fit, and the whole bandwidth when nothing else does.
 AUTO_NOISE_FRACTION = 0.35
 AUTO_NOISE_FRACTION_UNVALIDATED = 1.0
+
+#: learning_rate_schedule's options: how the rate moves within each block.
+LEARNING_RATE_SCHEDULES = {"constant": None, "cosine": cosine_schedule}
 
 
 class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerMixin,
@@ -250,7 +253,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "learning_rate_schedule": [StrOptions({"constant", "cosine"})],
+        "learning_rate_schedule": [StrOptions(set(LEARNING_RATE_SCHEDULES))],
         "training_divergence": [StrOptions({"hutchinson", "exact"})],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "noise_std": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
@@ -354,7 +357,8 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
                                        self._transport_cost(), self.alpha_hjb,
                                        weight_decay=self.weight_decay,
                                        noise_std=self.noise_std_,
-                                       cosine_decay=self.learning_rate_schedule == "cosine",
+                                       schedule=LEARNING_RATE_SCHEDULES[
+                                           self.learning_rate_schedule],
                                        exact_divergence=self.training_divergence == "exact"),
             self.verbose)
         stop_reason = self.stop_reason_ if continuing else "n_blocks"

@@ -16,6 +16,7 @@ import copy
 import math
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
@@ -156,8 +157,20 @@ class BlockFit:
     max_grad_norm: float = 1.0
     weight_decay: float = 0.0
     noise_std: float = 0.0
-    cosine_decay: bool = False
+    #: Learning-rate schedule within a block: ``schedule(optimizer, max_iter)`` returns a
+    #: torch scheduler stepped after every optimizer step (e.g. :func:`cosine_schedule`);
+    #: None keeps the rate constant.
+    schedule: Callable = None
     exact_divergence: bool = False
+
+
+def cosine_schedule(optimizer, max_iter: int):
+    """Cosine decay to 1 % of the rate over ``max_iter`` steps.
+
+    Large steps first, small ones last, so the block ends at a settled iterate.
+    """
+    floor = optimizer.param_groups[0]["lr"] / 100
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_iter, eta_min=floor)
 
 
 @dataclass
@@ -204,10 +217,7 @@ def train_block(block: ODEBlock, x: torch.Tensor, h: float, fit: BlockFit,
     # zero: a block that learns nothing stays the identity. 0 is plain Adam.
     optimizer = torch.optim.AdamW(block.parameters(), lr=fit.learning_rate,
                                   weight_decay=fit.weight_decay)
-    # Cosine decay to 1 % of the rate over max_iter: large steps first, a settled iterate last.
-    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimizer, T_max=fit.max_iter, eta_min=fit.learning_rate / 100) if fit.cosine_decay
-        else None)
+    scheduler = None if fit.schedule is None else fit.schedule(optimizer, fit.max_iter)
     batches = minibatch_indices(x.shape[0], fit.batch_size, x.device)
     result = dict(n_iter=0, best_iter=0, loss=math.nan, kl_loss=math.nan, w2_loss=math.nan,
                   val_nll=math.nan, diverged=False, unconverged=False)

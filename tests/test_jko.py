@@ -256,7 +256,8 @@ def test_cosine_decay_anneals_the_learning_rate_over_max_iter(monkeypatch):
     torch.manual_seed(0)
     block = ODEBlock(VelocityMLP(2, (8,)), n_steps=1)
     train_block(block, two_moons_like(200), 1.0,
-                BlockFit(max_iter=50, batch_size=100, learning_rate=1e-2, cosine_decay=True))
+                BlockFit(max_iter=50, batch_size=100, learning_rate=1e-2,
+                         schedule=jko.cosine_schedule))
     assert len(rates) == 50 and rates[0] == 1e-2
     assert all(later <= earlier for earlier, later in zip(rates, rates[1:]))
     assert 1e-4 < rates[-1] < 2e-4  # close to the floor of 1 % at the last step
