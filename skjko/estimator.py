@@ -26,6 +26,8 @@ FLOAT_DTYPES = (np.float64, np.float32)
 #: when validation rows guard the fit, and the whole bandwidth when nothing else does.
 AUTO_NOISE_FRACTION = 0.35
 AUTO_NOISE_FRACTION_UNVALIDATED = 1.0
+#: tol='auto' without validation data (with it, validation alone stops growth).
+AUTO_TOL_UNVALIDATED = 0.01
 
 #: learning_rate_schedule's options: how the rate moves within each block.
 LEARNING_RATE_SCHEDULES = {"constant": None, "cosine": cosine_schedule}
@@ -202,7 +204,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         ``w2_ratio`` (over E‖T_k(x)‖²), ``seconds`` and ``diverged``.
         :func:`skjko.plot_history` draws it.
     tol_ : float
-        The W2 ratio below which growth stopped (``tol``, or its 'auto' value).
+        The W2-ratio threshold growth used (``tol``, or its 'auto' value).
     stop_reason_ : str
         Why no more blocks were added: ``'n_blocks'``, ``'tol'``,
         ``'validation'`` (blocks kept up to the best validation NLL),
@@ -441,7 +443,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
     def _tol(self, validated):
         """'auto': with validation data, validation alone decides when growth stops."""
         if self.tol == "auto":
-            return 0.0 if validated else 0.01
+            return 0.0 if validated else AUTO_TOL_UNVALIDATED
         return self.tol
 
     def _n_steps(self):

@@ -1,4 +1,5 @@
 import copy
+import warnings
 
 import pytest
 import torch
@@ -239,7 +240,6 @@ def test_a_block_that_runs_out_of_iterations_while_improving_warns():
 
 
 def test_a_block_stopped_by_its_patience_does_not_warn():
-    import warnings
     x, x_val = two_moons_like(200), two_moons_like(300)[200:]
     torch.manual_seed(0)
     with warnings.catch_warnings():
