@@ -221,13 +221,14 @@ def train_block(block: ODEBlock, x: torch.Tensor, h: float, fit: BlockFit,
     batches = minibatch_indices(x.shape[0], fit.batch_size, x.device)
     result = dict(n_iter=0, best_iter=0, loss=math.nan, kl_loss=math.nan, w2_loss=math.nan,
                   val_nll=math.nan, diverged=False, unconverged=False)
-    best_state, checks_without_improvement = None, 0
+    losses = None  # the last finite (loss, kl_loss, w2_loss), read back once at the end
+    best, checks_without_improvement = None, 0
     if validation is not None:  # the starting weights are a candidate too
         val_nll = validation.nll(block)
         if math.isfinite(val_nll):
-            best_state = copy.deepcopy(block.state_dict())
+            best = WeightSnapshot(block)
             result["val_nll"] = val_nll
-    last_good = copy.deepcopy(block.state_dict())  # weights that gave a finite loss
+    last_good = WeightSnapshot(block)  # weights that gave a finite loss
     for iteration in range(1, fit.max_iter + 1):
         batch = x[next(batches)]
         if fit.noise_std > 0:
@@ -237,30 +238,33 @@ def train_block(block: ODEBlock, x: torch.Tensor, h: float, fit: BlockFit,
         loss, kl_loss, w2_loss = jko_loss(block, batch, h, fit.transport_cost, fit.alpha_hjb,
                                           fit.exact_divergence)
         if not torch.isfinite(loss):
-            block.load_state_dict(last_good)
+            last_good.restore()
             result["diverged"] = True
             break
-        last_good = copy.deepcopy(block.state_dict())
+        last_good.save()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(block.parameters(), fit.max_grad_norm)
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        result.update(n_iter=iteration, loss=loss.item(), kl_loss=kl_loss.item(),
-                      w2_loss=w2_loss.item())
+        losses = (loss.detach(), kl_loss.detach(), w2_loss.detach())
+        result["n_iter"] = iteration
         if progress is not None:
             progress.update(1)
-            progress.set_postfix(loss=f"{result['loss']:.4f}", w2=f"{result['w2_loss']:.4f}",
-                                 val=f"{result['val_nll']:.4f}", refresh=False)
+            if not progress.disable:  # the postfix reads the loss back from the device
+                progress.set_postfix(loss=f"{losses[0].item():.4f}",
+                                     w2=f"{losses[2].item():.4f}",
+                                     val=f"{result['val_nll']:.4f}", refresh=False)
         if validation is None or (iteration % fit.validation_interval
                                   and iteration != fit.max_iter):
             continue
         val_nll = validation.nll(block)
         if not math.isfinite(val_nll):
             continue
-        if best_state is None or val_nll < result["val_nll"] - IMPROVEMENT:
-            best_state, checks_without_improvement = copy.deepcopy(block.state_dict()), 0
+        if best is None or val_nll < result["val_nll"] - IMPROVEMENT:
+            best, checks_without_improvement = WeightSnapshot(block) if best is None else best, 0
+            best.save()
             result.update(best_iter=iteration, val_nll=val_nll)
         else:
             checks_without_improvement += 1
@@ -268,11 +272,36 @@ def train_block(block: ODEBlock, x: torch.Tensor, h: float, fit: BlockFit,
                 break
     else:  # no break: the budget, not the patience, ended the block
         result["unconverged"] = validation is not None and result["best_iter"] > 0
-    if best_state is not None:
-        block.load_state_dict(best_state)
+    if losses is not None:
+        result.update(zip(("loss", "kl_loss", "w2_loss"), torch.stack(losses).tolist()))
+    if best is not None:
+        best.restore()
     else:
         result["best_iter"] = result["n_iter"]
     return result
+
+
+class WeightSnapshot:
+    """A copy of a module's weights, refreshed in place.
+
+    Training keeps two (the last weights with a finite loss, the best by
+    validation); copying into the same tensors every step costs no allocation.
+    """
+
+    def __init__(self, module: torch.nn.Module):
+        self.module = module
+        self.tensors = {name: value.detach().clone()
+                        for name, value in module.state_dict().items()}
+
+    @torch.no_grad()
+    def save(self):
+        """Copy the module's current weights into the snapshot."""
+        for name, value in self.module.state_dict().items():
+            self.tensors[name].copy_(value)
+
+    def restore(self):
+        """Put the snapshot's weights back into the module."""
+        self.module.load_state_dict(self.tensors)
 
 
 class JKOTrainer:
