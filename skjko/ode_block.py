@@ -186,22 +186,29 @@ def _row_jacobians(step, x):
     return torch.stack(rows, dim=1)
 
 
-def _solve_fixed_point(step, target, x, max_newton=10, n_plain=5):
+def _solve_fixed_point(step, target, x, max_newton=10, max_anderson=20, history=5):
     """Rows x with step(x) = target, starting from ``x``.
 
-    First the plain iteration ``x ← x + (target − step(x))``, which converges
-    fast where the step is close to a shift; then Newton's method on the rows
-    it leaves (the plain iteration stalls where a Jacobian eigenvalue of the
-    step nears 2). Rows are solved independently; a Newton update that does
-    not reduce a row's residual is refused and the row keeps its best value.
+    First the iteration ``x ← x + (target − step(x))`` with Anderson mixing of
+    the last ``history`` iterates: the plain iteration only converges as fast
+    as the step is close to a shift (a Jacobian eigenvalue of the step near
+    2 stalls it), while the mixing solves the linear part of each row's
+    problem from its own differences, at no extra step evaluation. Then
+    Newton's method on the rows it leaves. Rows are solved independently; a
+    Newton update that does not reduce a row's residual is refused and the
+    row keeps its best value.
     """
     tolerance = 100 * torch.finfo(target.dtype).eps
     scale = 1 + target.abs()
-    for _ in range(n_plain):
+    iterates, residuals = [], []
+    for _ in range(max_anderson):
         residual = target - step(x)
-        if ((residual.abs() / scale).amax() <= tolerance).item():
+        solved = (residual.abs() / scale).amax(dim=1) <= tolerance
+        if solved.all().item():
             return x
-        x = x + residual
+        iterates, residuals = iterates[-history:] + [x], residuals[-history:] + [residual]
+        # Solved rows stay put: their differences are round-off.
+        x = torch.where(solved[:, None], x, _anderson_step(iterates, residuals))
     x = x.clone()
     rows = torch.arange(x.shape[0], device=x.device)
     residual = target - step(x)
@@ -222,3 +229,27 @@ def _solve_fixed_point(step, target, x, max_newton=10, n_plain=5):
         error[rows[better]] = candidate_error[better]
         rows = rows[better]
     return x
+
+
+def _anderson_step(iterates, residuals):
+    """Next iterate of Anderson mixing (type II) for the fixed point x = x + r(x), row by row.
+
+    With the columns of ΔX and ΔR the differences of successive iterates and
+    residuals, γ = argmin ‖r_k − ΔR γ‖ per row and the next iterate is
+    x_k + r_k − (ΔX + ΔR) γ: the plain step, corrected by the secant model of
+    the residual that the past iterates span. A row whose correction is not
+    finite takes the plain step.
+    """
+    x, residual = iterates[-1], residuals[-1]
+    plain = x + residual
+    if len(iterates) < 2:
+        return plain
+    delta_x = torch.stack(iterates, dim=-1).diff(dim=-1)  # (n, d, m)
+    delta_r = torch.stack(residuals, dim=-1).diff(dim=-1)
+    gram = delta_r.mT @ delta_r  # (n, m, m)
+    # A ridge relative to each row's scale keeps repeated or collinear differences solvable.
+    ridge = 1e-12 * gram.diagonal(dim1=-2, dim2=-1).amax(dim=-1) + torch.finfo(x.dtype).tiny
+    eye = torch.eye(gram.shape[-1], dtype=x.dtype, device=x.device)
+    gamma = torch.linalg.solve(gram + ridge[:, None, None] * eye, delta_r.mT @ residual[..., None])
+    mixed = plain - ((delta_x + delta_r) @ gamma)[..., 0]
+    return torch.where(torch.isfinite(mixed).all(dim=1, keepdim=True), mixed, plain)
