@@ -205,6 +205,11 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         :func:`skjko.plot_history` draws it.
     tol_ : float
         The W2-ratio threshold growth used (``tol``, or its 'auto' value).
+    n_steps_ : int
+        RK4 steps per block (``n_steps``, or its 'auto' value).
+    early_stopping_ : bool
+        Whether validation rows were held out (``early_stopping``, or its
+        'auto' value for this fit's rows).
     stop_reason_ : str
         Why no more blocks were added: ``'n_blocks'``, ``'tol'``,
         ``'validation'`` (blocks kept up to the best validation NLL),
@@ -340,16 +345,21 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
             flow = copy.deepcopy(self.flow_)
             steps, history = list(self.step_sizes_), list(self.history_)
             grow = self.stop_reason_ in ("n_blocks", "interrupted")
+            # The first fit's split: continued blocks never validate on rows they trained on.
+            seed = getattr(self, "_split_seed", None)
         else:
             self.mean_, self.scale_ = _mean_and_scale(X.astype(np.float64, copy=False))
             self.whitening_ = None
             if self.whiten:
                 self.whitening_, self._unwhitening = _zca_whitening(self._standardize(X))
             flow, steps, history, grow = BlockFlow(), [], [], True
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+            seed = None
+        if seed is None:  # a new fit, or one pickled before the split seed was kept
+            seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         X_train, X_val = self._validation_split(self._standardize(X), seed)
         self.noise_std_ = self._noise_std(*X_train.shape, validated=X_val is not None)
         tol = self._tol(validated=X_val is not None)
+        n_steps = self._n_steps()
         as_tensor = lambda a: None if a is None else torch.tensor(  # noqa: E731
             a, dtype=torch.float32, device=device)
         trainer = JKOTrainer(
@@ -374,7 +384,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
                         self.n_blocks, self.h, self.h_growth, self.h_max, tol,
                         self.n_blocks_no_change,
                         lambda: self._make_velocity(X.shape[1], hidden_sizes).to(device),
-                        self._n_steps())
+                        n_steps)
                 self._run_rounds(trainer)
             except KeyboardInterrupt:
                 warnings.warn(f"fit interrupted: kept the {len(trainer.flow)} finished "
@@ -386,10 +396,13 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         self.history_ = trainer.history
         self.stop_reason_ = stop_reason
         self.tol_ = tol
+        self.n_steps_ = n_steps
+        self.early_stopping_ = X_val is not None
+        self._split_seed = seed
         self.n_blocks_ = len(self.flow_)
         self.n_iter_ = sum(record["n_iter"] for record in self.history_)
         self.device_ = device
-        self._architecture = (self.velocity, hidden_sizes, self._n_steps())
+        self._architecture = (self.velocity, hidden_sizes, n_steps)
         return self
 
     def _check_same_architecture(self, hidden_sizes):

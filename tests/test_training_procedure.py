@@ -79,6 +79,32 @@ def test_warm_start_adds_blocks_and_rounds(moons):
     assert [r["round"] for r in cold.history_] == ["grow"] * 2
 
 
+def test_warm_start_validates_on_the_first_fits_rows(moons, monkeypatch):
+    """Without an integer seed, a continued fit still holds out the rows the first one did."""
+    splits = []
+    split = JKOFlowDensity._validation_split
+
+    def spy(self, U, seed):
+        train, val = split(self, U, seed)
+        splits.append(val)
+        return train, val
+
+    monkeypatch.setattr(JKOFlowDensity, "_validation_split", spy)
+    params = dict(SMALL, n_blocks=1, max_iter=10, random_state=np.random.RandomState(0))
+    model = JKOFlowDensity(warm_start=True, **params).fit(moons[0])
+    model.set_params(n_blocks=2).fit(moons[0])
+    np.testing.assert_array_equal(splits[0], splits[1])
+    JKOFlowDensity(**params).fit(moons[0])  # a new fit draws from the advanced generator
+    assert not np.array_equal(splits[0], splits[2])
+
+
+def test_auto_parameters_are_resolved_into_fitted_attributes(moons):
+    model = JKOFlowDensity(n_blocks=1, **dict(SMALL, n_steps="auto")).fit(moons[0])
+    assert model.n_steps_ == 3 and model.early_stopping_ is True
+    tiny = JKOFlowDensity(n_blocks=1, **SMALL).fit(moons[0][:10])
+    assert tiny.n_steps_ == 2 and tiny.early_stopping_ is False
+
+
 def test_warm_start_checks_the_number_of_features(moons):
     model = JKOFlowDensity(n_blocks=1, warm_start=True, **SMALL).fit(moons[0])
     with pytest.raises(ValueError, match="features"):
