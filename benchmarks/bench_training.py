@@ -45,7 +45,7 @@ import torch
 from skjko import BlockFlow, JKOFlowDensity, ODEBlock, VelocityMLP, standard_normal_log_prob
 from skjko import jko as _jko
 
-from .common import load_dataset, machine_info
+from .common import input_rows, load_dataset, machine_info
 from .toys import TOYS
 
 DATASETS = (*TOYS, "miniboone")
@@ -132,11 +132,11 @@ def fit_jko_with_snapshots(params, X):
 
 
 @torch.no_grad()
-def flow_log_density(flow, U, batch_size=1000):
-    """Exact log-density (float64) of standardized rows ``U`` under ``flow``."""
+def flow_log_density(flow, X, batch_size=1000):
+    """Exact log-density (float64) of data rows ``X`` under ``flow`` (its input map included)."""
     flow = flow.double().eval()
-    out = [flow.log_prob(torch.tensor(U[s:s + batch_size], dtype=torch.float64)).numpy()
-           for s in range(0, U.shape[0], batch_size)]
+    out = [flow.log_prob(torch.tensor(X[s:s + batch_size], dtype=torch.float64)).numpy()
+           for s in range(0, X.shape[0], batch_size)]
     return np.concatenate(out)
 
 
@@ -144,26 +144,29 @@ def flow_log_density(flow, U, batch_size=1000):
 # End-to-end CNF with the same network
 # ---------------------------------------------------------------------------------------
 
-def train_cnf(U_train, U_subset, log_det_scale, n_blocks, params, target_nll, max_iter,
+def train_cnf(X_train, X_subset, input_map, n_blocks, params, target_nll, max_iter,
               max_seconds, eval_every, seed=0):
     """Train ``n_blocks`` fresh ODE blocks jointly by maximum likelihood.
 
+    The blocks follow ``input_map`` (the JKO flow's fitted first layer), so
+    both flows see the same rows and report densities in the data's space.
     Returns the evaluation trace and when (iterations, training seconds) the
     exact subset NLL first reached ``target_nll``. Training seconds exclude
     the evaluations, which are timed separately.
     """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    d = U_train.shape[1]
+    d = X_train.shape[1]
     flow = BlockFlow([ODEBlock(VelocityMLP(d, tuple(params["hidden_sizes"])), params["n_steps"])
-                      for _ in range(n_blocks)])
+                      for _ in range(n_blocks)], input_map=copy.deepcopy(input_map).cpu())
     optimizer = torch.optim.Adam(flow.parameters(), lr=params["learning_rate"])
-    X = torch.tensor(U_train, dtype=torch.float32)
+    with torch.no_grad():
+        X = flow.input_map(torch.tensor(X_train, dtype=torch.float64))[0].float()
     batch_size = params["batch_size"]
 
     def evaluate():
         start = time.perf_counter()
-        nll = -(flow_log_density(copy.deepcopy(flow), U_subset).mean() - log_det_scale)
+        nll = -flow_log_density(copy.deepcopy(flow), X_subset).mean()
         return float(nll), time.perf_counter() - start
 
     nll0, eval_seconds = evaluate()
@@ -228,10 +231,8 @@ def run_dataset(name, data_dir, quick, out_dir, plots, cnf_max_seconds=None):
     print(f"\n## {name}: train {X_train.shape}, test {X_test.shape}", flush=True)
 
     model, snapshots, jko_seconds = fit_jko_with_snapshots(params, X_train)
-    mean, scale = model.mean_, model.scale_
-    assert np.allclose(mean, X_train.mean(axis=0)) and np.allclose(scale, X_train.std(axis=0))
-    log_det_scale = float(np.log(scale).sum())
-    U_test = (X_test - mean) / scale
+    input_map = model.flow_.input_map
+    U_test = input_rows(model, X_test)
     subset = np.sort(np.random.default_rng(12345).choice(len(X_test), min(run["n_subset"],
                                                                          len(X_test)),
                                                          replace=False))
@@ -240,7 +241,7 @@ def run_dataset(name, data_dir, quick, out_dir, plots, cnf_max_seconds=None):
     for snap in snapshots:
         row = snap["row"]
         cumulative_iter += row["n_iter"]
-        scores = flow_log_density(snap["flow"], U_test) - log_det_scale
+        scores = flow_log_density(snap["flow"], X_test)
         stages.append(dict(round=row["round"], block=row["block"], h=row["h"],
                            n_iter=row["n_iter"], best_iter=row["best_iter"],
                            cumulative_iter=cumulative_iter, seconds=snap["seconds"],
@@ -254,7 +255,7 @@ def run_dataset(name, data_dir, quick, out_dir, plots, cnf_max_seconds=None):
     for s in stages:
         s["kept"] = s["round"] != "grow" or s["block"] <= kept_after_grow
     gaussian_nll_subset = float(-(standard_normal_log_prob(torch.tensor(U_test[subset])).mean()
-                                  - log_det_scale))
+                                  + input_map.log_abs_det))
 
     final_scores = model.score_samples(X_test)
     final_nll = float(-final_scores.mean())
@@ -271,9 +272,8 @@ def run_dataset(name, data_dir, quick, out_dir, plots, cnf_max_seconds=None):
           f"test NLL {final_nll:.4f} (subset {final_subset_nll:.4f}), "
           f"stop {model.stop_reason_}", flush=True)
 
-    U_train = (X_train - mean) / scale
     budget_iterations = BUDGET_FACTOR * model.n_iter_
-    cnf = train_cnf(U_train, U_test[subset], log_det_scale, model.n_blocks_, params,
+    cnf = train_cnf(X_train, X_test[subset], input_map, model.n_blocks_, params,
                     final_subset_nll, budget_iterations, run["cnf_max_seconds"],
                     run["eval_every"])
     cnf["ratio_to_reach"] = (cnf["reached"]["iteration"] / model.n_iter_

@@ -29,6 +29,14 @@ def load_dataset(name, data_dir, run):
     return train, test
 
 
+def input_rows(model, X):
+    """Rows of ``X`` through a fitted ``JKOFlowDensity``'s input map: what its blocks see."""
+    input_map = model.flow_.input_map
+    with torch.no_grad():
+        return input_map(torch.tensor(X, dtype=torch.float64, device=input_map.mean.device)
+                         )[0].cpu().numpy()
+
+
 def machine_info():
     """CPU model, core count and library versions, for RESULTS.md."""
     cpu = "unknown"

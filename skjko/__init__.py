@@ -3,6 +3,7 @@
 from .divergence import divergence_exact, divergence_hutchinson
 from .estimator import JKOFlowDensity
 from .flow import BlockFlow, standard_normal_log_prob
+from .input_map import InputMap
 from .ode_block import ODEBlock
 from .outlier import JKOFlowOutlierDetector
 from .plotting import plot_history
@@ -13,6 +14,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BlockFlow",
+    "InputMap",
     "JKOFlowDensity",
     "JKOFlowOutlierDetector",
     "ODEBlock",

@@ -8,7 +8,6 @@ import numpy as np
 import torch
 from sklearn.base import (BaseEstimator, ClassNamePrefixFeaturesOutMixin, DensityMixin,
                           TransformerMixin, _fit_context)
-from sklearn.covariance import ledoit_wolf
 from sklearn.utils import check_random_state
 from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -16,6 +15,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._device import resolve_device
 from .flow import BlockFlow
+from .input_map import InputMap
 from .jko import BlockFit, JKOTrainer, cosine_schedule
 from .potential import PotentialVelocity
 from .velocity import VelocityMLP
@@ -187,7 +187,10 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
     Attributes
     ----------
     flow_ : skjko.flow.BlockFlow
-        The fitted blocks (``flow_.blocks``), in float64, on ``device_``.
+        The fitted flow, in float64, on ``device_``: its first layer
+        ``flow_.input_map`` (standardization, and whitening with
+        ``whiten=True``), then the blocks ``flow_.blocks``.
+        ``flow_.log_prob`` of data rows is :meth:`score_samples`.
     n_blocks_ : int
         Number of blocks kept.
     step_sizes_ : list of float
@@ -215,7 +218,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         ``'validation'`` (blocks kept up to the best validation NLL),
         ``'diverged'`` or ``'interrupted'`` (KeyboardInterrupt).
     mean_ : ndarray of shape (n_features,)
-        Per-feature mean used for the internal standardization.
+        Per-feature mean used by the input map's standardization.
     scale_ : ndarray of shape (n_features,)
         Per-feature standard deviation (1 for constant features).
     noise_std_ : float
@@ -339,36 +342,35 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
                           reset=not continuing)
         hidden_sizes = self._validated_architecture()
         device = resolve_device(self.device)
+        # Everything fitted is built aside and assigned at the end: a fit that
+        # fails half-way leaves the fitted model as it was.
         if continuing:
             self._check_same_architecture(hidden_sizes)
-            # A copy: a fit that fails half-way leaves the fitted model as it was.
-            flow = copy.deepcopy(self.flow_)
+            flow = copy.deepcopy(self.flow_).cpu()  # its input map maps X on the CPU below
             steps, history = list(self.step_sizes_), list(self.history_)
             grow = self.stop_reason_ in ("n_blocks", "interrupted")
             # The first fit's split: continued blocks never validate on rows they trained on.
             seed = getattr(self, "_split_seed", None)
         else:
-            self.mean_, self.scale_ = _mean_and_scale(X.astype(np.float64, copy=False))
-            self.whitening_ = None
-            if self.whiten:
-                self.whitening_, self._unwhitening = _zca_whitening(self._standardize(X))
-            flow, steps, history, grow = BlockFlow(), [], [], True
-            seed = None
+            flow = BlockFlow(input_map=InputMap.from_data(X, self.whiten))
+            steps, history, grow, seed = [], [], True, None
         if seed is None:  # a new fit, or one pickled before the split seed was kept
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        X_train, X_val = self._validation_split(self._standardize(X), seed)
-        self.noise_std_ = self._noise_std(*X_train.shape, validated=X_val is not None)
+        U = flow.input_map(torch.as_tensor(X, dtype=torch.float64))[0].numpy()
+        X_train, X_val = self._validation_split(U, seed)
+        noise_std = self._noise_std(*X_train.shape, validated=X_val is not None)
         tol = self._tol(validated=X_val is not None)
         n_steps = self._n_steps()
         as_tensor = lambda a: None if a is None else torch.tensor(  # noqa: E731
             a, dtype=torch.float32, device=device)
+        flow.to(device).blocks.float().requires_grad_(True)  # the input map stays float64
         trainer = JKOTrainer(
-            flow.float().to(device).requires_grad_(True), steps, history, as_tensor(X_train),
+            flow, steps, history, as_tensor(X_train),
             as_tensor(X_val), BlockFit(self.max_iter, self.batch_size, self.learning_rate,
                                        self.n_iter_no_change, self.validation_interval,
                                        self._transport_cost(), self.alpha_hjb,
                                        weight_decay=self.weight_decay,
-                                       noise_std=self.noise_std_,
+                                       noise_std=noise_std,
                                        schedule=LEARNING_RATE_SCHEDULES[
                                            self.learning_rate_schedule],
                                        exact_divergence=self.training_divergence == "exact"),
@@ -396,6 +398,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         self.history_ = trainer.history
         self.stop_reason_ = stop_reason
         self.tol_ = tol
+        self.noise_std_ = noise_std
         self.n_steps_ = n_steps
         self.early_stopping_ = X_val is not None
         self._split_seed = seed
@@ -482,31 +485,34 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
                                      n_layers=max(2, len(hidden_sizes)))
         return VelocityMLP(n_features, hidden_sizes)
 
-    def _standardize(self, X):
-        """The input map: standardization, then whitening when fitted with it."""
-        U = (X.astype(np.float64, copy=False) - self.mean_) / self.scale_
-        return U if self.whitening_ is None else U @ self.whitening_
+    @property
+    def mean_(self):
+        """ndarray of shape (n_features,): per-feature mean of the input map."""
+        return self.flow_.input_map.mean.cpu().numpy()
 
-    def _log_det_input_map(self):
-        """log |det| of the Jacobian of :meth:`_standardize`."""
-        log_det = -np.log(self.scale_).sum()
-        if self.whitening_ is not None:
-            log_det += np.linalg.slogdet(self.whitening_)[1]
-        return log_det
+    @property
+    def scale_(self):
+        """ndarray of shape (n_features,): per-feature standard deviation of the input map."""
+        return self.flow_.input_map.scale.cpu().numpy()
 
-    def _in_chunks(self, function, rows, standardize=True):
+    @property
+    def whitening_(self):
+        """ndarray of shape (n_features, n_features) or None: the input map's whitening."""
+        whitening = self.flow_.input_map.whitening
+        return None if whitening is None else whitening.cpu().numpy()
+
+    def _in_chunks(self, function, rows):
         """Apply a torch function to ``rows`` chunk by chunk; float64 ndarray out.
 
-        Each chunk is standardized on its own: besides the input and the
-        output, memory grows with ``batch_size``, not with the number of rows.
+        Besides the input and the output, memory grows with ``batch_size``,
+        not with the number of rows.
         """
         outputs = []
         with torch.no_grad():
             for start in range(0, rows.shape[0], self.batch_size):
-                chunk = rows[start:start + self.batch_size]
-                chunk = self._standardize(chunk) if standardize else chunk
-                outputs.append(function(torch.tensor(chunk, dtype=torch.float64,
-                                                     device=self.device_)).cpu().numpy())
+                chunk = torch.tensor(rows[start:start + self.batch_size], dtype=torch.float64,
+                                     device=self.device_)
+                outputs.append(function(chunk).cpu().numpy())
         return np.concatenate(outputs)
 
     def score_samples(self, X):
@@ -527,7 +533,6 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         check_is_fitted(self)
         X = validate_data(self, check_2d(X), dtype=FLOAT_DTYPES, reset=False)
         log_density = self._in_chunks(self.flow_.log_prob, X)
-        log_density = log_density + self._log_det_input_map()
         # Rows so far out that ½‖z‖² overflows get the lowest finite score, not -inf.
         return np.where(np.isneginf(log_density), np.finfo(np.float64).min, log_density)
 
@@ -583,13 +588,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         if Z.shape[1] != self.n_features_in_:
             raise ValueError(f"Z has {Z.shape[1]} features, but {type(self).__name__} is "
                              f"expecting {self.n_features_in_} features as input.")
-        return self._decode(Z).astype(Z.dtype)
-
-    def _decode(self, Z):
-        U = self._in_chunks(self.flow_.inverse, Z, standardize=False)
-        if self.whitening_ is not None:
-            U = U @ self._unwhitening
-        return U * self.scale_ + self.mean_
+        return self._in_chunks(self.flow_.inverse, Z).astype(Z.dtype)
 
     def sample(self, n_samples=1, random_state=None):
         """Draw samples by pushing N(0, I) draws backwards through the blocks.
@@ -609,7 +608,8 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         if not isinstance(n_samples, Integral) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
         rng = check_random_state(random_state)
-        return self._decode(rng.standard_normal((n_samples, self.n_features_in_)))
+        return self._in_chunks(self.flow_.inverse,
+                               rng.standard_normal((n_samples, self.n_features_in_)))
 
     def to(self, device):
         """Move the fitted flow to another device, in place, as ``nn.Module.to`` does.
@@ -680,39 +680,3 @@ def check_2d(X, input_name="X"):
                          f"{input_name}.reshape(len({input_name}), -1).")
     raise ValueError(f"{expected}. Reshape your data: {input_name}.reshape(-1, 1) for a "
                      f"single feature or {input_name}.reshape(1, -1) for a single row.")
-
-
-def _zca_whitening(U):
-    """ZCA whitening of standardized rows ``U`` and its inverse, (d, d) each.
-
-    The covariance is Ledoit–Wolf shrunk towards the identity, so it is well
-    conditioned on few rows and constant columns, and ZCA (the symmetric
-    ``C^{-1/2}``) moves the data least among whitening maps, keeping each
-    feature's axis.
-    """
-    covariance, _ = ledoit_wolf(U)
-    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
-    # Directions with round-off variance only (identical rows) are left unscaled,
-    # as the standardization leaves constant columns: scaling them up would blow
-    # round-off up to huge values.
-    degenerate = eigenvalues <= 1e-12 * eigenvalues.max(initial=0.0)
-    eigenvalues = np.where(degenerate, 1.0, eigenvalues)
-    root = np.sqrt(eigenvalues)
-    return (eigenvectors / root) @ eigenvectors.T, (eigenvectors * root) @ eigenvectors.T
-
-
-def _mean_and_scale(X):
-    """Per-feature mean and standard deviation, robust to huge and tiny magnitudes.
-
-    The deviation is computed on columns divided by their largest magnitude,
-    so values near 1e300 do not overflow when squared and values near 1e-30
-    keep their own scale. Constant columns (deviation zero, or at round-off
-    level next to the mean) get scale 1, as in ``StandardScaler``.
-    """
-    mean = X.mean(axis=0)
-    magnitude = np.abs(X).max(axis=0)
-    magnitude[magnitude == 0] = 1.0
-    scale = (X / magnitude).std(axis=0) * magnitude
-    constant = (scale <= 10 * np.finfo(np.float64).eps * np.abs(mean)) | (
-        scale < np.finfo(np.float64).tiny)
-    return mean, np.where(constant, 1.0, scale)

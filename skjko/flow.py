@@ -5,6 +5,7 @@ import math
 import torch
 from torch import nn
 
+from .input_map import InputMap
 from .ode_block import ODEBlock
 
 
@@ -15,11 +16,22 @@ def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
 
 
 class BlockFlow(nn.Module):
-    """Composition T = T_K ∘ … ∘ T_1 of :class:`ODEBlock` maps, data → latent."""
+    """Composition T = T_K ∘ … ∘ T_1 ∘ A of :class:`ODEBlock` maps, data → latent.
 
-    def __init__(self, blocks=()):
+    Parameters
+    ----------
+    blocks : sequence of ODEBlock
+        T_1, ..., T_K, in the order they apply.
+    input_map : InputMap, optional
+        A, the affine first layer (standardization, whitening) with its
+        constant log-det; None for the identity. The blocks are trained on
+        its output.
+    """
+
+    def __init__(self, blocks=(), input_map: InputMap = None):
         super().__init__()
         self.blocks = nn.ModuleList(blocks)
+        self.input_map = input_map
 
     def __len__(self):
         return len(self.blocks)
@@ -42,9 +54,12 @@ class BlockFlow(nn.Module):
         -------
         z : Tensor of shape (n, d)
         log_det : Tensor of shape (n,)
-            Σ_k ∫₀¹ div f_k, the log |det ∂T/∂x|.
+            Σ_k ∫₀¹ div f_k plus the input map's log-det: the log |det ∂T/∂x|.
         """
-        log_det = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
+        if self.input_map is None:
+            log_det = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
+        else:
+            x, log_det = self.input_map(x)
         for block in self.blocks:
             x, int_div = block(x, divergence="exact", exact_method=exact_method)
             log_det = log_det + int_div
@@ -57,6 +72,8 @@ class BlockFlow(nn.Module):
 
     def transform(self, x: torch.Tensor) -> torch.Tensor:
         """Data → latent without the log-determinant, (n, d) to (n, d)."""
+        if self.input_map is not None:
+            x, _ = self.input_map(x)
         for block in self.blocks:
             x, _ = block(x, divergence="none")
         return x
@@ -65,4 +82,4 @@ class BlockFlow(nn.Module):
         """Latent → data: the blocks solved backwards, last block first."""
         for block in reversed(self.blocks):
             z = block.inverse(z)
-        return z
+        return z if self.input_map is None else self.input_map.inverse(z)

@@ -54,7 +54,7 @@ def test_potential_scores_match_the_autograd_trace(fitted, blobs):
     from skjko import divergence_exact
 
     velocity = fitted.flow_.blocks[0].velocity
-    x = torch.tensor(fitted._standardize(blobs[1][:50]))
+    x = fitted.flow_.input_map(torch.tensor(blobs[1][:50]))[0]
     for t in (0.0, 0.5):
         _, closed_form = velocity.velocity_and_divergence(x, t)
         _, autograd = divergence_exact(lambda y: velocity(y, t), x)
@@ -68,7 +68,7 @@ def test_potential_needs_equal_widths(blobs):
 
 def hjb_residual(model, X):
     """Mean ∫|∂ₜΦ − ½‖∇Φ‖²| dt along the training paths, summed over blocks."""
-    x, total = torch.tensor(model._standardize(X)), 0.0
+    x, total = model.flow_.input_map(torch.tensor(X))[0], 0.0
     with torch.no_grad():
         for block in model.flow_.blocks:
             y, _, hjb = block(x, integrands=("hjb",))

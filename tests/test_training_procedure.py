@@ -105,6 +105,19 @@ def test_auto_parameters_are_resolved_into_fitted_attributes(moons):
     assert tiny.n_steps_ == 2 and tiny.early_stopping_ is False
 
 
+def test_a_refit_that_fails_half_way_leaves_the_model_scoring_as_before(moons, monkeypatch):
+    model = JKOFlowDensity(n_blocks=1, **SMALL).fit(moons[0])
+    before = model.score_samples(moons[1])
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(jko.JKOTrainer, "grow", fail)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        model.fit(3 * moons[0] + 5)  # a new input map would be fitted to these rows
+    np.testing.assert_array_equal(model.score_samples(moons[1]), before)
+
+
 def test_warm_start_checks_the_number_of_features(moons):
     model = JKOFlowDensity(n_blocks=1, warm_start=True, **SMALL).fit(moons[0])
     with pytest.raises(ValueError, match="features"):

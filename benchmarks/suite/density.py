@@ -104,9 +104,7 @@ def _end_to_end_cnf(name, jko, X_train, X_test, seconds, seed):
     """
     params = dict(hidden_sizes=tuple(jko.hidden_sizes), n_steps=jko._n_steps(),
                   learning_rate=jko.learning_rate, batch_size=jko.batch_size)
-    U_train = (X_train - jko.mean_) / jko.scale_
-    U_test = (X_test - jko.mean_) / jko.scale_
-    result = train_cnf(U_train, U_test, float(np.log(jko.scale_).sum()), jko.n_blocks_, params,
+    result = train_cnf(X_train, X_test, jko.flow_.input_map, jko.n_blocks_, params,
                        target_nll=-math.inf, max_iter=10**9, max_seconds=seconds,
                        eval_every=10**9, seed=seed)
     last = result["trace"][-1]

@@ -5,7 +5,7 @@ Three ways to get the same kind of number (an exact log-density per row):
 * ``skjko``: ``JKOFlowDensity.score_samples`` (float64, chunks of
   ``batch_size`` rows, whatever exact-trace path skjko uses by default);
 * ``loop``: the SAME fitted flow through
-  ``flow_.log_prob(U, exact_method="loop")``, one autograd VJP per dimension
+  ``flow_.log_prob(X, exact_method="loop")``, one autograd VJP per dimension
   (float64, same chunks, ``torch.no_grad``);
 * ``zuko CNF``: ``zuko.flows.CNF`` with its exact trace (float32, zuko's
   adaptive Dormand–Prince solver, atol 1e-6, rtol 1e-5), three hidden layers
@@ -26,6 +26,7 @@ import zuko
 
 from skjko import JKOFlowDensity
 
+from ..common import input_rows
 from . import peers
 from .config import SPEED_JKO
 
@@ -80,14 +81,14 @@ class CallCounter:
             handle.remove()
 
 
-def loop_log_prob(model, U):
+def loop_log_prob(model, X):
     """The naive exact log-density: per-dimension autograd loop on the fitted skjko flow."""
     flow = model.flow_
     with torch.no_grad():
         return np.concatenate([
-            flow.log_prob(torch.tensor(U[s:s + model.batch_size], dtype=torch.float64),
+            flow.log_prob(torch.tensor(X[s:s + model.batch_size], dtype=torch.float64),
                           exact_method="loop").numpy()
-            for s in range(0, len(U), model.batch_size)])
+            for s in range(0, len(X), model.batch_size)])
 
 
 def rows_per_second(function, n_rows, repeats):
@@ -107,13 +108,13 @@ def measure_d(d, settings, hidden_sizes=None):
     model = fit_brief(d, settings["n_fit"], settings["fit_iter"], hidden_sizes=hidden_sizes)
     fit_seconds = time.perf_counter() - start
     X = synthetic(n_rows, d, seed=1)
-    U = (X - model.mean_) / model.scale_
-    zuko_flow = train_zuko_brief((synthetic(settings["n_fit"], d) - model.mean_) / model.scale_,
+    U = input_rows(model, X)  # zuko's CNF is trained and scored in the flow's input space
+    zuko_flow = train_zuko_brief(input_rows(model, synthetic(settings["n_fit"], d)),
                                  settings["zuko_iter"])
     result = dict(d=d, n_rows=n_rows, fit_seconds=fit_seconds, n_blocks=model.n_blocks_,
                   exact_path=_exact_paths(model))
     contenders = dict(skjko=lambda: model.score_samples(X),
-                      loop=lambda: loop_log_prob(model, U),
+                      loop=lambda: loop_log_prob(model, X),
                       zuko_cnf=lambda: peers.zuko_log_prob(zuko_flow, U))
     # skjko's NFE is fixed: 4 velocity evaluations per RK4 step; zuko's is counted.
     rk4_nfe = 4 * sum(block.n_steps for block in model.flow_.blocks)
@@ -126,8 +127,7 @@ def measure_d(d, settings, hidden_sizes=None):
         rate, times = rows_per_second(function, n_rows, repeats)
         result[name] = dict(rows_per_second=rate, seconds=times, nfe_per_chunk=nfe)
     # The loop and the default path must agree: same flow, same numbers.
-    skjko_u = values["skjko"] + np.log(model.scale_).sum()
-    result["max_abs_diff_skjko_vs_loop"] = float(np.max(np.abs(skjko_u - values["loop"])))
+    result["max_abs_diff_skjko_vs_loop"] = float(np.max(np.abs(values["skjko"] - values["loop"])))
     result["ratio_vs_zuko"] = result["skjko"]["rows_per_second"] / result["zuko_cnf"][
         "rows_per_second"]
     result["ratio_vs_loop"] = result["skjko"]["rows_per_second"] / result["loop"][

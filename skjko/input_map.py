@@ -1,0 +1,108 @@
+"""The flow's first layer: standardization, optionally followed by ZCA whitening.
+
+An affine map u = ((x − mean) / scale) W with a constant log-determinant, so the
+blocks train on well-scaled rows while every density, latent code and sample is
+in the space of the data.
+"""
+
+import numpy as np
+import torch
+from sklearn.covariance import ledoit_wolf
+from torch import nn
+
+
+class InputMap(nn.Module):
+    """Affine map x ↦ ((x − mean) / scale) W, with W the identity or a whitening matrix.
+
+    Parameters
+    ----------
+    mean, scale : ndarray of shape (n_features,)
+        Per-feature centre and (positive) spread.
+    whitening : ndarray of shape (n_features, n_features) or None
+        W, applied after the standardization; None for the identity.
+    unwhitening : ndarray of shape (n_features, n_features) or None
+        W⁻¹, required with ``whitening``.
+
+    Attributes
+    ----------
+    log_abs_det : float
+        log |det| of the map's Jacobian, the same for every row.
+    """
+
+    def __init__(self, mean, scale, whitening=None, unwhitening=None):
+        super().__init__()
+        as_buffer = lambda a: None if a is None else torch.as_tensor(  # noqa: E731
+            np.asarray(a, dtype=np.float64))
+        self.register_buffer("mean", as_buffer(mean))
+        self.register_buffer("scale", as_buffer(scale))
+        self.register_buffer("whitening", as_buffer(whitening))
+        self.register_buffer("unwhitening", as_buffer(unwhitening))
+        log_abs_det = -np.log(np.asarray(scale, dtype=np.float64)).sum()
+        if whitening is not None:
+            log_abs_det += np.linalg.slogdet(whitening)[1]
+        self.log_abs_det = float(log_abs_det)
+
+    @classmethod
+    def from_data(cls, X, whiten=False):
+        """The map that standardizes (and with ``whiten``, decorrelates) the rows of ``X``.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features)
+        whiten : bool, default=False
+            Follow the standardization by ZCA whitening (:func:`zca_whitening`).
+        """
+        X = X.astype(np.float64, copy=False)
+        mean, scale = mean_and_scale(X)
+        if not whiten:
+            return cls(mean, scale)
+        return cls(mean, scale, *zca_whitening((X - mean) / scale))
+
+    def forward(self, x: torch.Tensor):
+        """``u`` (n, d) and the constant log-det, shape (n,), of rows ``x`` (n, d)."""
+        u = (x - self.mean) / self.scale
+        if self.whitening is not None:
+            u = u @ self.whitening
+        return u, torch.full((x.shape[0],), self.log_abs_det, dtype=x.dtype, device=x.device)
+
+    def inverse(self, u: torch.Tensor) -> torch.Tensor:
+        """The rows x with ``forward(x)[0] == u``, (n, d) to (n, d)."""
+        if self.unwhitening is not None:
+            u = u @ self.unwhitening
+        return u * self.scale + self.mean
+
+
+def zca_whitening(U):
+    """ZCA whitening of standardized rows ``U`` and its inverse, (d, d) each.
+
+    The covariance is Ledoit–Wolf shrunk towards the identity, so it is well
+    conditioned on few rows and constant columns, and ZCA (the symmetric
+    ``C^{-1/2}``) moves the data least among whitening maps, keeping each
+    feature's axis.
+    """
+    covariance, _ = ledoit_wolf(U)
+    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
+    # Directions with round-off variance only (identical rows) are left unscaled,
+    # as the standardization leaves constant columns: scaling them up would blow
+    # round-off up to huge values.
+    degenerate = eigenvalues <= 1e-12 * eigenvalues.max(initial=0.0)
+    eigenvalues = np.where(degenerate, 1.0, eigenvalues)
+    root = np.sqrt(eigenvalues)
+    return (eigenvectors / root) @ eigenvectors.T, (eigenvectors * root) @ eigenvectors.T
+
+
+def mean_and_scale(X):
+    """Per-feature mean and standard deviation, robust to huge and tiny magnitudes.
+
+    The deviation is computed on columns divided by their largest magnitude,
+    so values near 1e300 do not overflow when squared and values near 1e-30
+    keep their own scale. Constant columns (deviation zero, or at round-off
+    level next to the mean) get scale 1, as in ``StandardScaler``.
+    """
+    mean = X.mean(axis=0)
+    magnitude = np.abs(X).max(axis=0)
+    magnitude[magnitude == 0] = 1.0
+    scale = (X / magnitude).std(axis=0) * magnitude
+    constant = (scale <= 10 * np.finfo(np.float64).eps * np.abs(mean)) | (
+        scale < np.finfo(np.float64).tiny)
+    return mean, np.where(constant, 1.0, scale)
