@@ -73,23 +73,20 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
     alpha_hjb : float, default=0.0
         Weight of OT-Flow's HJB regularizer E∫|∂ₜΦ − ½‖∇Φ‖²| dt added to each
         block's loss; only with ``velocity='potential'``. Off by default, as
-        in the JKO-Flow paper's fixed-α_C scheme; not yet measured to pay.
+        in the JKO-Flow paper's fixed-α_C scheme.
     hidden_sizes : tuple of int, default=(128, 128)
         Hidden layer widths of each block's velocity network. With at most
         two hidden layers the exact divergence has a closed form, so scoring
-        costs about a forward pass instead of one backward pass per feature.
-        Two layers of 128 were chosen over JKO-iFlow's three by the
-        "defaults" table of ``benchmarks/RESULTS.md``: better test NLL on
-        MINIBOONE (21.26 against 21.52 nats) and digits, 0.03 nats worse on
-        two 2-D toys and 1.5 (median) on cardio's normal rows, fitting
-        1.5–3.1× and scoring 1.6–44× faster. For
-        ``velocity='potential'`` the ResNet has ``max(2, len(hidden_sizes))``
+        costs about a forward pass instead of one backward pass per feature;
+        wider or deeper networks fit more detail at a higher cost per step.
+        For ``velocity='potential'`` the ResNet has ``max(2, len(hidden_sizes))``
         layers of one width, so the sizes must all be equal.
     n_steps : int or 'auto', default='auto'
-        RK4 steps per block. 'auto': 3 for ``velocity='mlp'`` (JKO-iFlow's
-        choice) and 8 for ``velocity='potential'``, whose time-dependent
-        field needs more: trained with 3 steps its density integrated to
-        1.06 over a 2-D grid, with 8 steps to 1.000 (tests check 2 %).
+        RK4 steps per block: each costs four velocity evaluations, and too
+        few make the discrete map depart from the flow it integrates. 'auto':
+        3 for ``velocity='mlp'`` (JKO-iFlow's choice) and 8 for
+        ``velocity='potential'``, whose time-dependent field needs more for
+        its density to integrate to 1. Resolved into ``n_steps_``.
     max_iter : int, default=1000
         Maximum optimizer (Adam) steps per block and round. With early
         stopping a block usually stops sooner, when its validation NLL stops
@@ -132,10 +129,9 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         ``n_iter_no_change`` checks without improvement, and (ii) stop adding
         blocks after ``n_blocks_no_change`` blocks without improvement,
         keeping the best prefix of blocks. 'auto' enables it whenever the
-        split leaves at least 2 validation and 2 training rows. Small data is
-        where it matters most: without it, a fit on pima's 300 normal rows
-        scored a test NLL of 2e9 nats, with it 9.3
-        (``benchmarks/RESULTS.md``).
+        split leaves at least 2 validation and 2 training rows; turning it
+        off on small data lets the blocks memorise the training rows.
+        Resolved into ``early_stopping_``.
     validation_fraction : float, default=0.1
         Fraction of the rows held out when early stopping is on.
     n_iter_no_change : int, default=5
@@ -149,27 +145,24 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         block's step is rescaled so that every block moves an equal share of
         the total W2 distance, h_k ← (1 − η) h_k + η h_k W̄ / W_k with
         W_k = (E‖T_k(x) − x‖²)^½ and W̄ their mean, then every block is
-        retrained from its current weights. One round is the default: in
-        ``benchmarks/RESULTS.md`` (``bench_training.py``) it lowered the final
-        test NLL on six toys and MINIBOONE (22.84 → 21.66 nats) and left
-        8gaussians unchanged; it roughly doubles the fitting time.
+        retrained from its current weights (with early stopping, a block
+        keeps its old weights unless its validation NLL improves). Each round
+        costs up to one more pass of training over all blocks.
     eta : float, default=0.5
         Damping η of the reparametrization, in (0, 1].
     n_refine : int, default=0
         Rounds of refinement after reparametrization: every block's time
         interval is split in two (twice the blocks, h_k / 2 each), starting
-        from the coarse block's weights, and every block is fine-tuned. Off
-        by default: it doubles the blocks (and scoring time) and has not yet
-        been measured to pay for it.
+        from the coarse block's weights, and every block is fine-tuned. Each
+        round doubles the blocks, and so the scoring time.
     whiten : bool, default=False
         After per-feature standardization, decorrelate the features with ZCA
         whitening by a Ledoit–Wolf shrunk covariance, so the flow starts from
         the best full-covariance Gaussian rather than a diagonal one and its
         blocks only model what is not Gaussian. The map is linear; its
-        log-determinant enters ``score_samples``. Measured: better on
-        strongly correlated continuous features (wbc, satellite: -2.3 nats
-        each), worse on MINIBOONE (+1.8) and pendigits (+1.5), so it is off
-        by default (``benchmarks/RESULTS.md``).
+        log-determinant enters ``score_samples``. Worth trying on strongly
+        correlated continuous features; it can hurt where the correlations
+        are not linear (measurements in ``benchmarks/RESULTS.md``).
     warm_start : bool, default=False
         When True, ``fit`` continues from the fitted blocks: it adds blocks up
         to ``n_blocks`` if growing had not stopped on ``tol`` or validation,
