@@ -140,14 +140,16 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         Optimizer steps between two validation checks.
     n_blocks_no_change : int, default=1
         Blocks without validation improvement before no more are added.
-    n_reparam : int, default=1
+    n_reparam : int, default=0
         Rounds of time reparametrization after the blocks are grown: each
         block's step is rescaled so that every block moves an equal share of
         the total W2 distance, h_k ← (1 − η) h_k + η h_k W̄ / W_k with
         W_k = (E‖T_k(x) − x‖²)^½ and W̄ their mean, then every block is
         retrained from its current weights (with early stopping, a block
         keeps its old weights unless its validation NLL improves). Each round
-        costs up to one more pass of training over all blocks.
+        costs up to one more pass of training over all blocks; with blocks
+        grown until validation stops improving it seldom pays for that, so
+        the default runs none.
     eta : float, default=0.5
         Damping η of the reparametrization, in (0, 1].
     n_refine : int, default=0
@@ -281,7 +283,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
                  learning_rate_schedule="cosine", training_divergence="hutchinson",
                  weight_decay=0.0,
                  noise_std="auto", early_stopping="auto", validation_fraction=0.1,
-                 n_iter_no_change=5, validation_interval=25, n_blocks_no_change=1, n_reparam=1,
+                 n_iter_no_change=5, validation_interval=25, n_blocks_no_change=1, n_reparam=0,
                  eta=0.5, n_refine=0, whiten=False, warm_start=False, device="auto",
                  random_state=None, verbose=0):
         self.h = h
