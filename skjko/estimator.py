@@ -361,14 +361,14 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         flow.to(device).blocks.float().requires_grad_(True)  # the input map stays float64
         trainer = JKOTrainer(
             flow, steps, history, as_tensor(X_train),
-            as_tensor(X_val), BlockFit(self.max_iter, self.batch_size, self.learning_rate,
-                                       self.n_iter_no_change, self.validation_interval,
-                                       self._transport_cost(), self.alpha_hjb,
-                                       weight_decay=self.weight_decay,
-                                       noise_std=noise_std,
-                                       schedule=LEARNING_RATE_SCHEDULES[
-                                           self.learning_rate_schedule],
-                                       exact_divergence=self.training_divergence == "exact"),
+            as_tensor(X_val), BlockFit(
+                max_iter=self.max_iter, batch_size=self.batch_size,
+                learning_rate=self.learning_rate, n_iter_no_change=self.n_iter_no_change,
+                validation_interval=self.validation_interval,
+                transport_cost=self._transport_cost(), alpha_hjb=self.alpha_hjb,
+                weight_decay=self.weight_decay, noise_std=noise_std,
+                schedule=LEARNING_RATE_SCHEDULES[self.learning_rate_schedule],
+                exact_divergence=self.training_divergence == "exact"),
             self.verbose)
         stop_reason = self.stop_reason_ if continuing else "n_blocks"
         cuda_devices = [device] if device.type == "cuda" else []

@@ -143,7 +143,7 @@ class ValidationData:
         return self
 
 
-@dataclass
+@dataclass(kw_only=True)
 class BlockFit:
     """Settings for training one block (the estimator's parameters of the same names)."""
 
@@ -173,7 +173,7 @@ def cosine_schedule(optimizer, max_iter: int):
     return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_iter, eta_min=floor)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class BlockRecord:
     """What training one block did in one round; ``asdict`` of it is a row of ``history_``."""
 
@@ -358,10 +358,11 @@ class JKOTrainer:
                 ConvergenceWarning)
         movement = mean_squared_movement(x, y)
         ratio = movement / max((y * y).sum(dim=1).mean().item(), 1e-12)
-        record = BlockRecord(round_name, index + 1, h, result["n_iter"], result["best_iter"],
-                             result["loss"], result["kl_loss"], result["w2_loss"],
-                             result["val_nll"], movement, ratio, time.perf_counter() - start,
-                             result["diverged"])
+        record = BlockRecord(
+            round=round_name, block=index + 1, h=h, n_iter=result["n_iter"],
+            best_iter=result["best_iter"], loss=result["loss"], kl_loss=result["kl_loss"],
+            w2_loss=result["w2_loss"], val_nll=result["val_nll"], w2_movement=movement,
+            w2_ratio=ratio, seconds=time.perf_counter() - start, diverged=result["diverged"])
         if self.verbose:
             print(f"[JKOFlowDensity] {round_name} block {index + 1}: h={h:.3g} "
                   f"iters={record.n_iter} best={record.best_iter} loss={record.loss:.4f} "

@@ -22,7 +22,8 @@ def grow(x, *, x_val=None, h=1.0, h_growth=1.5, h_max=5.0, n_blocks=2, tol=0.0,
          n_blocks_no_change=1, **fit):
     """A trainer that has grown a flow from scratch; returns (trainer, stop_reason)."""
     trainer = JKOTrainer(BlockFlow(), [], [], x, x_val,
-                         BlockFit(max_iter, batch_size, learning_rate, **fit))
+                         BlockFit(max_iter=max_iter, batch_size=batch_size,
+                                  learning_rate=learning_rate, **fit))
     reason = trainer.grow(n_blocks, h, h_growth, h_max, tol, n_blocks_no_change,
                           lambda: VelocityMLP(x.shape[1], hidden), n_steps)
     return trainer, reason
