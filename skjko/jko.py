@@ -263,8 +263,11 @@ def train_block(block: ODEBlock, x: torch.Tensor, h: float, fit: BlockFit,
         if not math.isfinite(val_nll):
             continue
         if best is None or val_nll < result["val_nll"] - IMPROVEMENT:
-            best, checks_without_improvement = WeightSnapshot(block) if best is None else best, 0
-            best.save()
+            if best is None:
+                best = WeightSnapshot(block)  # a copy of the weights as they are now
+            else:
+                best.save()
+            checks_without_improvement = 0
             result.update(best_iter=iteration, val_nll=val_nll)
         else:
             checks_without_improvement += 1

@@ -190,7 +190,7 @@ def _solve_fixed_point(step, target, x, max_newton=10, max_anderson=20, history=
     """Rows x with step(x) = target, starting from ``x``.
 
     First the iteration ``x ← x + (target − step(x))`` with Anderson mixing of
-    the last ``history`` iterates: the plain iteration only converges as fast
+    the last ``history`` differences of iterates: the plain iteration only converges as fast
     as the step is close to a shift (a Jacobian eigenvalue of the step near
     2 stalls it), while the mixing solves the linear part of each row's
     problem from its own differences, at no extra step evaluation. Then
