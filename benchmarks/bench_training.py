@@ -42,7 +42,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from skjko import BlockFlow, JKOFlowDensity, ODEBlock, VelocityMLP, standard_normal_log_prob
+from skjko import (BlockFlow, HutchinsonTrace, JKOFlowDensity, ODEBlock, VelocityMLP,
+                   standard_normal_log_prob)
 from skjko import jko as _jko
 
 from .common import input_rows, load_dataset, machine_info
@@ -183,8 +184,7 @@ def train_cnf(X_train, X_subset, input_map, n_blocks, params, target_nll, max_it
         position += batch_size
         z, log_det = batch, 0.0
         for block in flow.blocks:
-            z, int_div = block(z, divergence="hutchinson", noise=_jko.rademacher_like(z),
-                               create_graph=True)
+            z, int_div = block(z, HutchinsonTrace.rademacher(z))
             log_det = log_det + int_div
         loss = -(standard_normal_log_prob(z) + log_det).mean()
         optimizer.zero_grad(set_to_none=True)

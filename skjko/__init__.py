@@ -1,6 +1,7 @@
 """skjko: scikit-learn density estimation with JKO-iFlow normalizing flows."""
 
-from .divergence import divergence_exact, divergence_hutchinson
+from .divergence import (AutogradTrace, ExactTrace, HutchinsonTrace, divergence_exact,
+                         divergence_hutchinson)
 from .estimator import JKOFlowDensity
 from .flow import BlockFlow, standard_normal_log_prob
 from .input_map import InputMap
@@ -13,7 +14,10 @@ from .velocity import VelocityMLP
 __version__ = "0.1.0"
 
 __all__ = [
+    "AutogradTrace",
     "BlockFlow",
+    "ExactTrace",
+    "HutchinsonTrace",
     "InputMap",
     "JKOFlowDensity",
     "JKOFlowOutlierDetector",

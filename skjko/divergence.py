@@ -3,10 +3,89 @@
 Every function returns the pair ``(f(x), div f(x))`` so callers evaluate the
 network once per point. With ``create_graph=False`` (scoring) both outputs are
 detached and no autograd graph survives the call.
+
+An ODE block takes one of the trace objects below and calls it as
+``trace(velocity, x, t)`` at every evaluation of its augmented dynamics. They
+keep the graph for differentiation exactly when grad mode is on (as zuko
+does), so training differentiates through the divergence and scoring under
+``torch.no_grad()`` builds no graph.
 """
+
+from functools import partial
 
 import torch
 from torch import nn
+
+
+class ExactTrace:
+    """Exact divergence: the velocity's closed form where it has one, else autograd.
+
+    A velocity with ``has_closed_form_divergence`` (the potential, an MLP with
+    at most two hidden layers) gives it from ``velocity_and_divergence(x, t)``;
+    any other costs one vector-Jacobian product per dimension.
+    """
+
+    def __call__(self, velocity, x, t):
+        if getattr(velocity, "has_closed_form_divergence", False):
+            return velocity.velocity_and_divergence(x, t)
+        return divergence_exact(partial(velocity, t=t), x, torch.is_grad_enabled())
+
+    def __repr__(self):
+        return "ExactTrace()"
+
+
+class AutogradTrace:
+    """Exact divergence through autograd, even where a closed form exists.
+
+    Parameters
+    ----------
+    vectorized : bool, default=False
+        Build each row's full Jacobian with ``torch.func.vmap(jacrev)`` instead
+        of one vector-Jacobian product per dimension.
+    """
+
+    def __init__(self, vectorized: bool = False):
+        self.vectorized = vectorized
+
+    def __call__(self, velocity, x, t):
+        return divergence_exact(partial(velocity, t=t), x, torch.is_grad_enabled(),
+                                "vmap" if self.vectorized else "loop")
+
+    def __repr__(self):
+        return f"AutogradTrace(vectorized={self.vectorized})"
+
+
+class HutchinsonTrace:
+    """Hutchinson estimate of the divergence with a probe fixed over one solve.
+
+    Parameters
+    ----------
+    probe : Tensor of shape (n, d)
+        With E[probe probeᵀ] = I; the same probe at every time of the solve
+        keeps the estimated log-det a smooth function of the weights (FFJORD).
+    """
+
+    def __init__(self, probe: torch.Tensor):
+        self.probe = probe
+
+    @classmethod
+    def rademacher(cls, x: torch.Tensor) -> "HutchinsonTrace":
+        """A fresh ±1 probe shaped like the batch ``x``: the estimate of lowest variance."""
+        return cls(rademacher_like(x))
+
+    def __call__(self, velocity, x, t):
+        if self.probe.shape != x.shape:
+            raise ValueError(f"The Hutchinson probe has shape {tuple(self.probe.shape)}; the "
+                             f"state has {tuple(x.shape)}.")
+        return divergence_hutchinson(partial(velocity, t=t), x, self.probe, torch.is_grad_enabled())
+
+    def __repr__(self):
+        return f"HutchinsonTrace(probe of shape {tuple(self.probe.shape)})"
+
+
+def rademacher_like(x: torch.Tensor) -> torch.Tensor:
+    """Random ±1 entries shaped like ``x``: the Hutchinson probe of lowest variance."""
+    return torch.randint(0, 2, x.shape, device=x.device).to(x.dtype) * 2 - 1
 
 
 def divergence_hutchinson(velocity: nn.Module, x: torch.Tensor, noise: torch.Tensor,

@@ -14,6 +14,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._device import resolve_device
+from .divergence import ExactTrace, HutchinsonTrace
 from .flow import BlockFlow
 from .input_map import InputMap
 from .jko import BlockFit, JKOTrainer, cosine_schedule
@@ -31,6 +32,11 @@ AUTO_TOL_UNVALIDATED = 0.01
 
 #: learning_rate_schedule's options: how the rate moves within each block.
 LEARNING_RATE_SCHEDULES = {"constant": None, "cosine": cosine_schedule}
+
+
+def _exact_trace(batch):
+    """Training on the exact divergence: the same trace for every batch."""
+    return ExactTrace()
 
 
 class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerMixin,
@@ -368,7 +374,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
                 transport_cost=self._transport_cost(), alpha_hjb=self.alpha_hjb,
                 weight_decay=self.weight_decay, noise_std=noise_std,
                 schedule=LEARNING_RATE_SCHEDULES[self.learning_rate_schedule],
-                exact_divergence=self.training_divergence == "exact"),
+                trace=self._training_trace()),
             self.verbose)
         stop_reason = self.stop_reason_ if continuing else "n_blocks"
         cuda_devices = [device] if device.type == "cuda" else []
@@ -473,6 +479,13 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         # JKO-Flow keeps OT-Flow's kinetic energy as the proximal term; its paths stay
         # straight enough for a few RK4 steps, where the endpoint cost let them bend.
         return "path" if self.velocity == "potential" else "endpoint"
+
+    def _training_trace(self):
+        """The divergence of the training loss, as a function of the batch."""
+        # The potential's closed-form trace of −∇²Φ costs less than a probe, so it never probes.
+        if self.training_divergence == "exact" or self.velocity == "potential":
+            return _exact_trace
+        return HutchinsonTrace.rademacher
 
     def _make_velocity(self, n_features, hidden_sizes):
         if self.velocity == "potential":

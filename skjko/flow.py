@@ -5,6 +5,7 @@ import math
 import torch
 from torch import nn
 
+from .divergence import ExactTrace
 from .input_map import InputMap
 from .ode_block import ODEBlock
 
@@ -40,14 +41,14 @@ class BlockFlow(nn.Module):
         self.blocks.append(block)
         return self
 
-    def forward(self, x: torch.Tensor, exact_method: str = "auto"):
+    def forward(self, x: torch.Tensor, trace=ExactTrace()):
         """Map data to latent with the exact log-determinant.
 
         Parameters
         ----------
         x : Tensor of shape (n, d)
-        exact_method : {"auto", "loop", "vmap"}, default="auto"
-            How each block computes its exact divergence (see
+        trace : callable, default=ExactTrace()
+            How each block computes its divergence (see
             :meth:`skjko.ode_block.ODEBlock.forward`).
 
         Returns
@@ -61,13 +62,13 @@ class BlockFlow(nn.Module):
         else:
             x, log_det = self.input_map(x)
         for block in self.blocks:
-            x, int_div = block(x, divergence="exact", exact_method=exact_method)
+            x, int_div = block(x, trace)
             log_det = log_det + int_div
         return x, log_det
 
-    def log_prob(self, x: torch.Tensor, exact_method: str = "auto") -> torch.Tensor:
+    def log_prob(self, x: torch.Tensor, trace=ExactTrace()) -> torch.Tensor:
         """Exact log-density of each row of ``x`` (n, d); returns shape (n,)."""
-        z, log_det = self(x, exact_method=exact_method)
+        z, log_det = self(x, trace)
         return standard_normal_log_prob(z) + log_det
 
     def transform(self, x: torch.Tensor) -> torch.Tensor:
@@ -75,7 +76,7 @@ class BlockFlow(nn.Module):
         if self.input_map is not None:
             x, _ = self.input_map(x)
         for block in self.blocks:
-            x, _ = block(x, divergence="none")
+            x, _ = block(x, trace=None)
         return x
 
     def inverse(self, z: torch.Tensor) -> torch.Tensor:

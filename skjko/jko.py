@@ -23,6 +23,7 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 from tqdm.auto import tqdm
 
+from .divergence import HutchinsonTrace
 from .flow import BlockFlow, standard_normal_log_prob
 from .ode_block import ODEBlock
 
@@ -54,13 +55,8 @@ def mean_squared_movement(x: torch.Tensor, y: torch.Tensor) -> float:
     return ((y - x) ** 2).sum(dim=1).mean().item()
 
 
-def rademacher_like(x: torch.Tensor) -> torch.Tensor:
-    """Random ±1 entries shaped like ``x``: the Hutchinson probe of lowest variance."""
-    return torch.randint(0, 2, x.shape, device=x.device).to(x.dtype) * 2 - 1
-
-
 def jko_loss(block: ODEBlock, x: torch.Tensor, h: float, transport_cost: str = "endpoint",
-             alpha_hjb: float = 0.0, exact_divergence: bool = False):
+             alpha_hjb: float = 0.0, trace=None):
     """JKO objective of one block on a batch ``x`` (n, d).
 
     Parameters
@@ -72,9 +68,9 @@ def jko_loss(block: ODEBlock, x: torch.Tensor, h: float, transport_cost: str = "
     alpha_hjb : float, default=0.0
         Weight of OT-Flow's HJB penalty E∫|∂ₜΦ − ½‖∇Φ‖²| dt (potential
         velocities only), added to the loss.
-    exact_divergence : bool, default=False
-        Train on the exact divergence (the closed form of a velocity that has
-        one, else d backward passes) instead of the paper's Hutchinson probe.
+    trace : callable, optional
+        The divergence (see :mod:`skjko.divergence`); None draws the paper's
+        Hutchinson probe, ``HutchinsonTrace.rademacher(x)``.
 
     Returns
     -------
@@ -85,10 +81,8 @@ def jko_loss(block: ODEBlock, x: torch.Tensor, h: float, transport_cost: str = "
     """
     integrands = (("kinetic",) if transport_cost == "path" else ()) + (
         ("hjb",) if alpha_hjb > 0 else ())
-    probe = dict(divergence="exact") if exact_divergence else dict(
-        divergence="hutchinson", noise=rademacher_like(x))
-    y, int_div, *integrals = block(x, **probe, create_graph=True, integrands=integrands)
-    integrals = dict(zip(integrands, integrals))
+    trace = HutchinsonTrace.rademacher(x) if trace is None else trace
+    y, int_div, integrals = block.path_integrals(x, trace, integrands)
     kl_loss = (0.5 * (y * y).sum(dim=1) - int_div).mean()
     w2_loss = (integrals["kinetic"] if "kinetic" in integrals
                else ((y - x) ** 2).sum(dim=1)).mean()
@@ -109,7 +103,7 @@ def minibatch_indices(n_samples: int, batch_size: int, device):
 @torch.no_grad()
 def push_forward(block: ODEBlock, x: torch.Tensor, batch_size: int) -> torch.Tensor:
     """T(x) for the whole set, chunk by chunk, without a graph."""
-    return torch.cat([block(chunk, divergence="none")[0] for chunk in x.split(batch_size)])
+    return torch.cat([block(chunk, trace=None)[0] for chunk in x.split(batch_size)])
 
 
 class ValidationData:
@@ -126,7 +120,7 @@ class ValidationData:
 
     @torch.no_grad()
     def _through(self, block):
-        pieces = [block(chunk, divergence="exact") for chunk in self.x.split(self.batch_size)]
+        pieces = [block(chunk) for chunk in self.x.split(self.batch_size)]
         return torch.cat([y for y, _ in pieces]), torch.cat([d for _, d in pieces])
 
     def nll(self, block: ODEBlock = None) -> float:
@@ -161,7 +155,9 @@ class BlockFit:
     #: torch scheduler stepped after every optimizer step (e.g. :func:`cosine_schedule`);
     #: None keeps the rate constant.
     schedule: Callable = None
-    exact_divergence: bool = False
+    #: ``trace(batch)`` gives the divergence each training step uses (see
+    #: :mod:`skjko.divergence`): a fresh Hutchinson probe by default.
+    trace: Callable = HutchinsonTrace.rademacher
 
 
 def cosine_schedule(optimizer, max_iter: int):
@@ -236,7 +232,7 @@ def train_block(block: ODEBlock, x: torch.Tensor, h: float, fit: BlockFit,
             # which keeps it from memorising a small training set.
             batch = batch + fit.noise_std * torch.randn_like(batch)
         loss, kl_loss, w2_loss = jko_loss(block, batch, h, fit.transport_cost, fit.alpha_hjb,
-                                          fit.exact_divergence)
+                                          fit.trace(batch))
         if not torch.isfinite(loss):
             last_good.restore()
             result["diverged"] = True

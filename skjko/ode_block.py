@@ -1,56 +1,36 @@
 """One JKO block: the flow map T(x) = x(1) of dx/dt = f(x, t) on t ∈ [0, 1]."""
 
 import copy
-from functools import partial
 
 import torch
 from torch import nn
 from torchdiffeq import odeint
 
-from .divergence import divergence_exact, divergence_hutchinson
+from .divergence import ExactTrace
 
-DIVERGENCE_MODES = ("exact", "hutchinson", "none")
+INTEGRANDS = ("kinetic", "hjb")
 
 
 class _AugmentedDynamics(nn.Module):
-    """Right-hand side of the augmented state (x, ∫div f): (f(x, t), div f(x, t)).
+    """Right-hand side of the augmented state (x, ∫div f, ...): (f(x, t), div f(x, t), ...).
 
-    A velocity whose ``has_closed_form_divergence`` is true (the potential,
-    an MLP with at most two hidden layers) gives exact divergences in closed
-    form, unless an ``exact_method`` other than "auto" asks for autograd. Only
-    one that also sets ``closed_form_replaces_hutchinson`` (the potential) uses
-    it where a Hutchinson estimate is asked for, in training.
+    ``trace`` gives the divergence (see :mod:`skjko.divergence`); the HJB
+    residual comes with the potential's own closed-form divergence.
     """
 
-    def __init__(self, velocity, divergence, noise, create_graph, exact_method, integrands):
+    def __init__(self, velocity, trace, integrands):
         super().__init__()
         self.velocity = velocity
-        self.divergence = divergence
-        self.noise = noise
-        self.create_graph = create_graph
-        self.exact_method = exact_method
+        self.trace = trace
         self.integrands = integrands
-
-    def _closed_form(self):
-        if not getattr(self.velocity, "has_closed_form_divergence", False):
-            return False
-        if self.divergence == "exact":
-            return self.exact_method == "auto"
-        return getattr(self.velocity, "closed_form_replaces_hutchinson", False)
 
     def forward(self, t, state):
         x = state[0]
         hjb = None
         if "hjb" in self.integrands:
             fx, div, hjb = self.velocity.velocity_divergence_hjb(x, t)
-        elif self._closed_form():
-            fx, div = self.velocity.velocity_and_divergence(x, t)
-        elif self.divergence == "hutchinson":
-            fx, div = divergence_hutchinson(partial(self.velocity, t=t), x, self.noise,
-                                            self.create_graph)
         else:
-            fx, div = divergence_exact(partial(self.velocity, t=t), x, self.create_graph,
-                                       "loop" if self.exact_method == "auto" else self.exact_method)
+            fx, div = self.trace(self.velocity, x, t)
         extra = {"kinetic": lambda: (fx * fx).sum(dim=1), "hjb": lambda: hjb}
         return (fx, div, *(extra[name]() for name in self.integrands))
 
@@ -109,52 +89,62 @@ class ODEBlock(nn.Module):
             return tuple(s[-1] for s in solution)
         return solution[-1]
 
-    def forward(self, x: torch.Tensor, divergence: str = "exact", noise: torch.Tensor = None,
-                create_graph: bool = False, exact_method: str = "auto", integrands=()):
+    def forward(self, x: torch.Tensor, trace=ExactTrace()):
         """Push ``x`` through the block.
 
         Parameters
         ----------
         x : Tensor of shape (n, d)
-        divergence : {"exact", "hutchinson", "none"}, default="exact"
-            How to accumulate ∫₀¹ div f(x(t)) dt; "none" skips it.
-        noise : Tensor of shape (n, d), optional
-            Hutchinson probe, required when ``divergence="hutchinson"``.
-        create_graph : bool, default=False
-            Keep the divergence differentiable (training).
-        exact_method : {"auto", "loop", "vmap"}, default="auto"
-            "auto": the velocity's closed-form divergence when it has one
-            (``has_closed_form_divergence``), else "loop". "loop" and "vmap" are
-            passed to :func:`skjko.divergence.divergence_exact`.
-        integrands : tuple of {"kinetic", "hjb"}, default=()
-            Further path integrals to accumulate (not with ``divergence="none"``):
-            the kinetic energy ∫‖f(x(t), t)‖² dt (OT-Flow's transport cost) and
-            OT-Flow's HJB residual ∫|∂ₜΦ − ½‖∇Φ‖²| dt (potential velocities only).
+        trace : callable or None, default=ExactTrace()
+            How to accumulate ∫ div f(x(t)) dt over ``t_span``: one of
+            :class:`~skjko.divergence.ExactTrace`,
+            :class:`~skjko.divergence.AutogradTrace`,
+            :class:`~skjko.divergence.HutchinsonTrace`; None skips it. The
+            divergence stays differentiable when grad mode is on.
 
         Returns
         -------
         y : Tensor of shape (n, d)
             T(x).
         int_div : Tensor of shape (n,) or None
-            ∫₀¹ div f(x(t)) dt = log |det ∂T/∂x| (None when ``divergence="none"``).
-        *integrals : Tensors of shape (n,)
-            One per name in ``integrands``, in that order.
+            ∫ div f(x(t)) dt = log |det ∂T/∂x|; None when ``trace`` is None.
         """
-        if divergence not in DIVERGENCE_MODES:
-            raise ValueError(f"divergence must be one of {DIVERGENCE_MODES}, got {divergence!r}.")
-        if divergence == "none":
+        if trace is None:
             return self._solve(_Velocity(self.velocity), x, x), None
-        if divergence == "hutchinson" and noise is None:
-            raise ValueError("divergence='hutchinson' needs a noise tensor shaped like x.")
-        unknown = set(integrands) - {"kinetic", "hjb"}
+        y, int_div, _ = self.path_integrals(x, trace)
+        return y, int_div
+
+    def path_integrals(self, x: torch.Tensor, trace=ExactTrace(), integrands=()):
+        """Push ``x`` through the block and accumulate integrals along each path.
+
+        Parameters
+        ----------
+        x : Tensor of shape (n, d)
+        trace : callable, default=ExactTrace()
+            The divergence, as in :meth:`forward`.
+        integrands : tuple of {"kinetic", "hjb"}, default=()
+            Further path integrals: the kinetic energy ∫‖f(x(t), t)‖² dt
+            (OT-Flow's transport cost) and OT-Flow's HJB residual
+            ∫|∂ₜΦ − ½‖∇Φ‖²| dt (potential velocities only, which give their own
+            closed-form divergence with it).
+
+        Returns
+        -------
+        y : Tensor of shape (n, d)
+        int_div : Tensor of shape (n,)
+        integrals : dict of str to Tensor of shape (n,)
+            One entry per name in ``integrands``.
+        """
+        unknown = set(integrands) - set(INTEGRANDS)
         if unknown:
             raise ValueError(f"Unknown integrands {sorted(unknown)}; use 'kinetic' or 'hjb'.")
         if "hjb" in integrands and not hasattr(self.velocity, "velocity_divergence_hjb"):
             raise ValueError("The HJB residual needs a potential velocity (PotentialVelocity).")
-        dynamics = _AugmentedDynamics(self.velocity, divergence, noise, create_graph,
-                                      exact_method, tuple(integrands))
+        integrands = tuple(integrands)
+        dynamics = _AugmentedDynamics(self.velocity, trace, integrands)
         zeros = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
-        return self._solve(dynamics, (x, zeros, *(zeros for _ in integrands)), x)
+        y, int_div, *integrals = self._solve(dynamics, (x, zeros, *(zeros for _ in integrands)), x)
+        return y, int_div, dict(zip(integrands, integrals))
 
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
         """Invert the block's discrete map: T⁻¹(y), shape (n, d) to (n, d).

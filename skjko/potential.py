@@ -50,7 +50,6 @@ class PotentialVelocity(nn.Module):
     """
 
     has_closed_form_divergence = True
-    closed_form_replaces_hutchinson = True  # the trace of −∇²Φ costs less than a probe
 
     def __init__(self, n_features: int, width: int = 64, n_layers: int = 2,
                  rank: int | None = None):

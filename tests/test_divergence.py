@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from skjko import VelocityMLP, divergence_exact, divergence_hutchinson
-from skjko.jko import rademacher_like
+from skjko.divergence import rademacher_like
 
 
 def autograd_jacobian_trace(net, x):
@@ -74,18 +74,18 @@ def test_mlp_closed_form_divergence_needs_at_most_two_hidden_layers():
 
 def test_blocks_score_with_the_closed_form_and_train_with_the_probe(monkeypatch):
     """Exact divergences of a 2-layer MLP skip autograd; a Hutchinson request still probes."""
-    from skjko import ODEBlock, divergence as divergence_module, ode_block
+    from skjko import AutogradTrace, HutchinsonTrace, ODEBlock, divergence as divergence_module
 
     torch.manual_seed(0)
     block = ODEBlock(VelocityMLP(4, (8, 8)).double(), n_steps=2)
     x = torch.randn(5, 4, dtype=torch.float64)
-    _, by_loop = block(x, exact_method="loop")
-    calls = []
-    monkeypatch.setattr(ode_block, "divergence_exact",
-                        lambda *a, **k: calls.append(1) or divergence_module.divergence_exact(*a, **k))
+    _, by_loop = block(x, AutogradTrace())
+    calls, autograd = [], divergence_module.divergence_exact
+    monkeypatch.setattr(divergence_module, "divergence_exact",
+                        lambda *a, **k: calls.append(1) or autograd(*a, **k))
     _, closed = block(x)
     assert calls == []
     torch.testing.assert_close(closed, by_loop, rtol=1e-10, atol=1e-10)
     noise = rademacher_like(x)
-    _, probed = block(x, divergence="hutchinson", noise=noise)
+    _, probed = block(x, HutchinsonTrace(noise))
     assert not torch.allclose(probed, closed)  # the estimate, not the exact value

@@ -5,7 +5,7 @@ import pytest
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
-from skjko import ODEBlock, VelocityMLP
+from skjko import ExactTrace, ODEBlock, VelocityMLP
 from skjko import jko
 from skjko.flow import BlockFlow
 from skjko.jko import (BlockFit, JKOTrainer, ValidationData, jko_loss, reparametrized_step_sizes, step_sizes,
@@ -270,8 +270,8 @@ def test_exact_training_divergence_is_the_mean_of_the_hutchinson_estimates():
     block = ODEBlock(VelocityMLP(3, (16, 16)), n_steps=2)
     x = torch.randn(50, 3, dtype=torch.float64)
     block.double()
-    exact = jko_loss(block, x, h=1.0, exact_divergence=True)[1]
-    y, int_div = block(x, divergence="exact")
+    exact = jko_loss(block, x, h=1.0, trace=ExactTrace())[1]
+    y, int_div = block(x)
     torch.testing.assert_close(exact, (0.5 * (y * y).sum(dim=1) - int_div).mean())
     probes = torch.stack([jko_loss(block, x, h=1.0)[1].detach() for _ in range(400)])
     assert abs(probes.mean() - exact) < 4 * probes.std() / 20

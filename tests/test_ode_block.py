@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from skjko import BlockFlow, ODEBlock, VelocityMLP, standard_normal_log_prob
+from skjko import BlockFlow, HutchinsonTrace, ODEBlock, VelocityMLP, standard_normal_log_prob
 
 
 @pytest.fixture
@@ -13,17 +13,17 @@ def block():
 def test_integrated_divergence_is_log_det_of_the_flow_map(block):
     """∫div f along the RK4 path matches log|det ∂T/∂x| of the map up to solver error."""
     x = torch.randn(5, 3, dtype=torch.float64)
-    _, int_div = block(x, divergence="exact")
+    _, int_div = block(x)
     log_dets = torch.stack([
         torch.linalg.slogdet(torch.autograd.functional.jacobian(
-            lambda r: block(r[None], divergence="none")[0][0], row))[1] for row in x])
+            lambda r: block(r[None], trace=None)[0][0], row))[1] for row in x])
     torch.testing.assert_close(int_div, log_dets, rtol=1e-3, atol=1e-3)
     assert int_div.abs().max() > 1e-3  # the test would notice a zero divergence
 
 
 def test_inverse_undoes_forward_to_round_off(block):
     x = torch.randn(50, 3, dtype=torch.float64)
-    y, _ = block(x, divergence="none")
+    y, _ = block(x, trace=None)
     assert (y - x).abs().max() > 1e-2  # the block really moves points
     torch.testing.assert_close(block.inverse(y), x, rtol=1e-9, atol=1e-9)
 
@@ -45,9 +45,9 @@ def test_anderson_mixing_solves_what_the_plain_iteration_cannot():
     torch.testing.assert_close(solved, x, rtol=1e-12, atol=1e-12)
 
 
-def test_hutchinson_mode_needs_noise(block):
-    with pytest.raises(ValueError, match="noise"):
-        block(torch.zeros(2, 3, dtype=torch.float64), divergence="hutchinson")
+def test_hutchinson_probe_must_match_the_state(block):
+    with pytest.raises(ValueError, match="probe has shape"):
+        block(torch.zeros(2, 3, dtype=torch.float64), HutchinsonTrace(torch.ones(4, 3)))
 
 
 def test_row_result_does_not_depend_on_its_batch(block):
@@ -82,14 +82,15 @@ def test_split_blocks_compose_to_the_same_map(block):
 def test_integrands_are_checked(block):
     x = torch.zeros(2, 3, dtype=torch.float64)
     with pytest.raises(ValueError, match="Unknown integrands"):
-        block(x, integrands=("curvature",))
+        block.path_integrals(x, integrands=("curvature",))
     with pytest.raises(ValueError, match="potential"):
-        block(x, integrands=("hjb",))  # an MLP has no potential
+        block.path_integrals(x, integrands=("hjb",))  # an MLP has no potential
 
 
 def test_kinetic_energy_bounds_the_endpoint_movement(block):
     """Jensen: ∫‖f‖² dt ≥ ‖T(x) − x‖² for a unit time interval."""
     x = torch.randn(20, 3, dtype=torch.float64)
-    y, _, kinetic = block(x, integrands=("kinetic",))
+    y, _, integrals = block.path_integrals(x, integrands=("kinetic",))
+    kinetic = integrals["kinetic"]
     assert torch.all(kinetic >= ((y - x) ** 2).sum(dim=1) - 1e-9)
     assert kinetic.max() > 1e-3

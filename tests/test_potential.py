@@ -72,15 +72,15 @@ def test_divergence_matches_divergence_exact():
     torch.testing.assert_close(v, fx, rtol=1e-10, atol=1e-10)
 
 
-@pytest.mark.parametrize("exact_method", ["loop", "vmap"])
-def test_a_potential_block_scores_the_same_through_autograd(exact_method):
+@pytest.mark.parametrize("vectorized", [False, True])
+def test_a_potential_block_scores_the_same_through_autograd(vectorized):
     """A block of the time-dependent potential: autograd traces equal the closed form."""
-    from skjko import ODEBlock
+    from skjko import AutogradTrace, ODEBlock
 
     block = ODEBlock(make_model(3, n_layers=3), n_steps=4)
     x = torch.randn(6, 3, dtype=torch.float64)
     y_closed, closed = block(x)
-    y_autograd, by_autograd = block(x, exact_method=exact_method)
+    y_autograd, by_autograd = block(x, AutogradTrace(vectorized))
     torch.testing.assert_close(y_autograd, y_closed, rtol=1e-10, atol=1e-10)
     torch.testing.assert_close(by_autograd, closed, rtol=1e-10, atol=1e-10)
 

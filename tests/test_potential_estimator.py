@@ -71,8 +71,8 @@ def hjb_residual(model, X):
     x, total = model.flow_.input_map(torch.tensor(X))[0], 0.0
     with torch.no_grad():
         for block in model.flow_.blocks:
-            y, _, hjb = block(x, integrands=("hjb",))
-            total, x = total + hjb.mean().item(), y
+            y, _, integrals = block.path_integrals(x, integrands=("hjb",))
+            total, x = total + integrals["hjb"].mean().item(), y
     return total
 
 

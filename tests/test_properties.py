@@ -116,9 +116,11 @@ def test_fit_and_predict_work_in_chunks_of_batch_size(monkeypatch):
     from skjko import ODEBlock
 
     largest = []
-    forward, inverse = ODEBlock.forward, ODEBlock.inverse
+    forward, path_integrals, inverse = ODEBlock.forward, ODEBlock.path_integrals, ODEBlock.inverse
     monkeypatch.setattr(ODEBlock, "forward",
                         lambda self, x, *a, **k: largest.append(len(x)) or forward(self, x, *a, **k))
+    monkeypatch.setattr(ODEBlock, "path_integrals", lambda self, x, *a, **k: largest.append(len(x))
+                        or path_integrals(self, x, *a, **k))
     monkeypatch.setattr(ODEBlock, "inverse",
                         lambda self, y: largest.append(len(y)) or inverse(self, y))
     X = np.random.default_rng(0).normal(size=(3000, 3))

@@ -5,7 +5,7 @@ Three ways to get the same kind of number (an exact log-density per row):
 * ``skjko``: ``JKOFlowDensity.score_samples`` (float64, chunks of
   ``batch_size`` rows, whatever exact-trace path skjko uses by default);
 * ``loop``: the SAME fitted flow through
-  ``flow_.log_prob(X, exact_method="loop")``, one autograd VJP per dimension
+  ``flow_.log_prob(X, AutogradTrace())``, one autograd VJP per dimension
   (float64, same chunks, ``torch.no_grad``);
 * ``zuko CNF``: ``zuko.flows.CNF`` with its exact trace (float32, zuko's
   adaptive Dormand–Prince solver, atol 1e-6, rtol 1e-5), three hidden layers
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import zuko
 
-from skjko import JKOFlowDensity
+from skjko import AutogradTrace, JKOFlowDensity
 
 from ..common import input_rows
 from . import peers
@@ -87,7 +87,7 @@ def loop_log_prob(model, X):
     with torch.no_grad():
         return np.concatenate([
             flow.log_prob(torch.tensor(X[s:s + model.batch_size], dtype=torch.float64),
-                          exact_method="loop").numpy()
+                          AutogradTrace()).numpy()
             for s in range(0, len(X), model.batch_size)])
 
 
