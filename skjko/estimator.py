@@ -11,7 +11,8 @@ from sklearn.base import (BaseEstimator, ClassNamePrefixFeaturesOutMixin, Densit
 from sklearn.utils import check_random_state
 from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import (_check_sample_weight, check_array, check_is_fitted,
+                                      validate_data)
 
 from ._device import resolve_device
 from .divergence import ExactTrace, HutchinsonTrace
@@ -323,7 +324,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Train the flow block by block.
 
         Parameters
@@ -332,6 +333,11 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
             Training data; at least 2 rows.
         y : None
             Ignored; present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights, as repeat counts: the standardization,
+            the JKO loss and the validation NLL are weighted means, and rows of
+            weight zero are left out. The 'auto' noise level follows the
+            effective number of rows (Σw)² / Σw². None weighs every row the same.
 
         Returns
         -------
@@ -341,6 +347,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         continuing = self.warm_start and hasattr(self, "flow_")
         X = validate_data(self, check_2d(X), dtype=FLOAT_DTYPES, ensure_min_samples=2,
                           reset=not continuing)
+        X, weight = _rows_and_weights(X, sample_weight)
         hidden_sizes = self._validated_architecture()
         device = resolve_device(self.device)
         # Everything fitted is built aside and assigned at the end: a fit that
@@ -353,13 +360,14 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
             # The first fit's split: continued blocks never validate on rows they trained on.
             seed = getattr(self, "_split_seed", None)
         else:
-            flow = BlockFlow(input_map=InputMap.from_data(X, self.whiten))
+            flow = BlockFlow(input_map=InputMap.from_data(X, self.whiten, weight))
             steps, history, grow, seed = [], [], True, None
         if seed is None:  # a new fit, or one pickled before the split seed was kept
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         U = flow.input_map(torch.as_tensor(X, dtype=torch.float64))[0].numpy()
-        X_train, X_val = self._validation_split(U, seed)
-        noise_std = self._noise_std(*X_train.shape, validated=X_val is not None)
+        X_train, X_val, w_train, w_val = self._validation_split(U, weight, seed)
+        n_effective = X_train.shape[0] if w_train is None else w_train.sum()**2 / (w_train**2).sum()
+        noise_std = self._noise_std(n_effective, X_train.shape[1], validated=X_val is not None)
         tol = self._tol(validated=X_val is not None)
         n_steps = self._n_steps()
         as_tensor = lambda a: None if a is None else torch.tensor(  # noqa: E731
@@ -375,7 +383,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
                 weight_decay=self.weight_decay, noise_std=noise_std,
                 schedule=LEARNING_RATE_SCHEDULES[self.learning_rate_schedule],
                 trace=self._training_trace()),
-            self.verbose)
+            self.verbose, weight=as_tensor(w_train), weight_val=as_tensor(w_val))
         stop_reason = self.stop_reason_ if continuing else "n_blocks"
         cuda_devices = [device] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=cuda_devices):
@@ -431,18 +439,22 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
                 else:
                     trainer.refine(f"refine {number}")
 
-    def _validation_split(self, U, seed):
-        """Training and validation rows (None when early stopping is off)."""
+    def _validation_split(self, U, weight, seed):
+        """Training and validation rows and their weights (None when early stopping is off)."""
         n_val = int(np.ceil(self.validation_fraction * U.shape[0]))
         too_few = n_val < 2 or U.shape[0] - n_val < 2
         enabled = not too_few if self.early_stopping == "auto" else self.early_stopping
         if not enabled:
-            return U, None
+            return U, None, weight, None
         if too_few:
             raise ValueError(f"early_stopping needs at least 2 training and 2 validation rows; "
                              f"{U.shape[0]} rows with validation_fraction="
                              f"{self.validation_fraction} leave {U.shape[0] - n_val} and {n_val}.")
-        return train_test_split(U, test_size=n_val, random_state=seed)
+        if weight is None:
+            return (*train_test_split(U, test_size=n_val, random_state=seed), None, None)
+        U_train, U_val, w_train, w_val = train_test_split(U, weight, test_size=n_val,
+                                                          random_state=seed)
+        return U_train, U_val, w_train, w_val
 
     def _validated_architecture(self):
         sizes = tuple(self.hidden_sizes)
@@ -544,7 +556,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         # Rows so far out that ½‖z‖² overflows get the lowest finite score, not -inf.
         return np.where(np.isneginf(log_density), np.finfo(np.float64).min, log_density)
 
-    def score(self, X, y=None):
+    def score(self, X, y=None, sample_weight=None):
         """Mean log-likelihood of the rows of ``X`` (higher is better).
 
         Parameters
@@ -552,6 +564,8 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         X : array-like of shape (n_samples, n_features)
         y : None
             Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights of the mean.
 
         Returns
         -------
@@ -561,7 +575,11 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         """
         scores = self.score_samples(X)
         # Divided before summing: two rows at the floor (the lowest float) would overflow a sum.
-        return float(np.sum(scores / scores.shape[0]))
+        if sample_weight is None:
+            return float(np.sum(scores / scores.shape[0]))
+        weight = _check_sample_weight(sample_weight, scores[:, None], dtype=np.float64,
+                                      ensure_non_negative=True)
+        return float(np.sum(scores * (weight / weight.sum())))
 
     def transform(self, X):
         """Map data to the latent space, approximately N(0, I) for training-like data.
@@ -667,6 +685,25 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
                           "it was loaded on the CPU.", UserWarning)
             self.device_ = torch.device("cpu")
         self.flow_.to(self.device_)
+
+
+def _rows_and_weights(X, sample_weight):
+    """The rows to train on and their weights: None when all are equal.
+
+    Rows of weight zero are dropped, so they change nothing; equal weights
+    train exactly as no weights.
+    """
+    if sample_weight is None:
+        return X, None
+    weight = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+    kept = weight > 0
+    if kept.sum() < 2:
+        raise ValueError(f"sample_weight must leave at least 2 rows of positive weight; "
+                         f"got {int(kept.sum())}.")
+    X, weight = X[kept], weight[kept]
+    if np.all(weight == weight[0]):
+        return X, None
+    return X, weight / weight.mean()
 
 
 def check_2d(X, input_name="X"):

@@ -43,7 +43,7 @@ class InputMap(nn.Module):
         self.log_abs_det = float(log_abs_det)
 
     @classmethod
-    def from_data(cls, X, whiten=False):
+    def from_data(cls, X, whiten=False, sample_weight=None):
         """The map that standardizes (and with ``whiten``, decorrelates) the rows of ``X``.
 
         Parameters
@@ -51,12 +51,14 @@ class InputMap(nn.Module):
         X : ndarray of shape (n_samples, n_features)
         whiten : bool, default=False
             Follow the standardization by ZCA whitening (:func:`zca_whitening`).
+        sample_weight : ndarray of shape (n_samples,), optional
+            Positive row weights for the mean, spread and covariance.
         """
         X = X.astype(np.float64, copy=False)
-        mean, scale = mean_and_scale(X)
+        mean, scale = mean_and_scale(X, sample_weight)
         if not whiten:
             return cls(mean, scale)
-        return cls(mean, scale, *zca_whitening((X - mean) / scale))
+        return cls(mean, scale, *zca_whitening((X - mean) / scale, sample_weight))
 
     def forward(self, x: torch.Tensor):
         """``u`` (n, d) and the constant log-det, shape (n,), of rows ``x`` (n, d)."""
@@ -72,15 +74,22 @@ class InputMap(nn.Module):
         return u * self.scale + self.mean
 
 
-def zca_whitening(U):
+def zca_whitening(U, sample_weight=None):
     """ZCA whitening of standardized rows ``U`` and its inverse, (d, d) each.
 
     The covariance is Ledoit–Wolf shrunk towards the identity, so it is well
     conditioned on few rows and constant columns, and ZCA (the symmetric
     ``C^{-1/2}``) moves the data least among whitening maps, keeping each
-    feature's axis.
+    feature's axis. With ``sample_weight``, the rows enter centred on the
+    weighted mean and scaled by the square root of their weight (normalized to
+    mean 1), so the empirical covariance is the weighted one.
     """
-    covariance, _ = ledoit_wolf(U)
+    if sample_weight is None:
+        covariance, _ = ledoit_wolf(U)
+    else:
+        weight = sample_weight / sample_weight.mean()
+        centred = (U - np.average(U, axis=0, weights=weight)) * np.sqrt(weight)[:, None]
+        covariance, _ = ledoit_wolf(centred, assume_centered=True)
     eigenvalues, eigenvectors = np.linalg.eigh(covariance)
     # Directions with round-off variance only (identical rows) are left unscaled,
     # as the standardization leaves constant columns: scaling them up would blow
@@ -91,18 +100,22 @@ def zca_whitening(U):
     return (eigenvectors / root) @ eigenvectors.T, (eigenvectors * root) @ eigenvectors.T
 
 
-def mean_and_scale(X):
+def mean_and_scale(X, sample_weight=None):
     """Per-feature mean and standard deviation, robust to huge and tiny magnitudes.
+
+    Both are weighted by ``sample_weight`` (positive, shape (n_samples,)) when given.
 
     The deviation is computed on columns divided by their largest magnitude,
     so values near 1e300 do not overflow when squared and values near 1e-30
     keep their own scale. Constant columns (deviation zero, or at round-off
     level next to the mean) get scale 1, as in ``StandardScaler``.
     """
-    mean = X.mean(axis=0)
+    mean = np.average(X, axis=0, weights=sample_weight)
     magnitude = np.abs(X).max(axis=0)
     magnitude[magnitude == 0] = 1.0
-    scale = (X / magnitude).std(axis=0) * magnitude
+    scaled = X / magnitude
+    deviation = scaled - np.average(scaled, axis=0, weights=sample_weight)
+    scale = np.sqrt(np.average(deviation**2, axis=0, weights=sample_weight)) * magnitude
     constant = (scale <= 10 * np.finfo(np.float64).eps * np.abs(mean)) | (
         scale < np.finfo(np.float64).tiny)
     return mean, np.where(constant, 1.0, scale)

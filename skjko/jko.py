@@ -50,13 +50,18 @@ def reparametrized_step_sizes(step_sizes_, movements, eta: float) -> list:
     return [(1 - eta) * h + eta * h * mean / w for h, w in zip(step_sizes_, distances)]
 
 
-def mean_squared_movement(x: torch.Tensor, y: torch.Tensor) -> float:
-    """E‖y − x‖² over the rows: a block's W2 movement when y = T(x)."""
-    return ((y - x) ** 2).sum(dim=1).mean().item()
+def weighted_mean(values: torch.Tensor, weight: torch.Tensor = None) -> torch.Tensor:
+    """Mean of ``values`` (n,), weighted by ``weight`` (n,) when given."""
+    return values.mean() if weight is None else (weight * values).sum() / weight.sum()
+
+
+def mean_squared_movement(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor = None) -> float:
+    """E‖y − x‖² over the rows (weighted by ``weight``): a block's W2 movement when y = T(x)."""
+    return weighted_mean(((y - x) ** 2).sum(dim=1), weight).item()
 
 
 def jko_loss(block: ODEBlock, x: torch.Tensor, h: float, transport_cost: str = "endpoint",
-             alpha_hjb: float = 0.0, trace=None):
+             alpha_hjb: float = 0.0, trace=None, weight: torch.Tensor = None):
     """JKO objective of one block on a batch ``x`` (n, d).
 
     Parameters
@@ -71,6 +76,8 @@ def jko_loss(block: ODEBlock, x: torch.Tensor, h: float, transport_cost: str = "
     trace : callable, optional
         The divergence (see :mod:`skjko.divergence`); None draws the paper's
         Hutchinson probe, ``HutchinsonTrace.rademacher(x)``.
+    weight : Tensor of shape (n,), optional
+        Row weights: both expectations become weighted means over the batch.
 
     Returns
     -------
@@ -83,9 +90,9 @@ def jko_loss(block: ODEBlock, x: torch.Tensor, h: float, transport_cost: str = "
         ("hjb",) if alpha_hjb > 0 else ())
     trace = HutchinsonTrace.rademacher(x) if trace is None else trace
     y, int_div, integrals = block.path_integrals(x, trace, integrands)
-    kl_loss = (0.5 * (y * y).sum(dim=1) - int_div).mean()
-    w2_loss = (integrals["kinetic"] if "kinetic" in integrals
-               else ((y - x) ** 2).sum(dim=1)).mean()
+    kl_loss = weighted_mean(0.5 * (y * y).sum(dim=1) - int_div, weight)
+    w2_loss = weighted_mean(integrals["kinetic"] if "kinetic" in integrals
+                            else ((y - x) ** 2).sum(dim=1), weight)
     loss = kl_loss + w2_loss / (2 * h)
     if "hjb" in integrals:
         loss = loss + alpha_hjb * integrals["hjb"].mean()
@@ -113,10 +120,11 @@ class ValidationData:
     space) is what early stopping and block selection compare.
     """
 
-    def __init__(self, x: torch.Tensor, batch_size: int):
+    def __init__(self, x: torch.Tensor, batch_size: int, weight: torch.Tensor = None):
         self.x = x
         self.log_det = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
         self.batch_size = batch_size
+        self.weight = weight
 
     @torch.no_grad()
     def _through(self, block):
@@ -128,7 +136,7 @@ class ValidationData:
         y, log_det = (self.x, self.log_det) if block is None else self._through(block)
         if block is not None:
             log_det = self.log_det + log_det
-        return -(standard_normal_log_prob(y) + log_det).mean().item()
+        return -weighted_mean(standard_normal_log_prob(y) + log_det, self.weight).item()
 
     def push(self, block: ODEBlock) -> "ValidationData":
         """Move the rows through ``block`` (after it is accepted)."""
@@ -189,10 +197,11 @@ class BlockRecord:
 
 
 def train_block(block: ODEBlock, x: torch.Tensor, h: float, fit: BlockFit,
-                validation: ValidationData = None, progress=None):
+                validation: ValidationData = None, progress=None, weight: torch.Tensor = None):
     """AdamW on the JKO objective of ``block``; the weights are updated in place.
 
     Each minibatch is jittered by N(0, ``fit.noise_std``² I) when that is positive.
+    ``weight`` (n,), when given, weights the rows of ``x`` in the loss.
 
     With ``validation``, the exact validation NLL is checked every
     ``fit.validation_interval`` steps; the block ends at the best iterate and
@@ -226,13 +235,14 @@ def train_block(block: ODEBlock, x: torch.Tensor, h: float, fit: BlockFit,
             result["val_nll"] = val_nll
     last_good = WeightSnapshot(block)  # weights that gave a finite loss
     for iteration in range(1, fit.max_iter + 1):
-        batch = x[next(batches)]
+        rows = next(batches)
+        batch, batch_weight = x[rows], None if weight is None else weight[rows]
         if fit.noise_std > 0:
             # Noise regularization: the block fits the rows smoothed by N(0, σ²I),
             # which keeps it from memorising a small training set.
             batch = batch + fit.noise_std * torch.randn_like(batch)
         loss, kl_loss, w2_loss = jko_loss(block, batch, h, fit.transport_cost, fit.alpha_hjb,
-                                          fit.trace(batch))
+                                          fit.trace(batch), batch_weight)
         if not torch.isfinite(loss):
             last_good.restore()
             result["diverged"] = True
@@ -325,15 +335,20 @@ class JKOTrainer:
         How each block is trained.
     verbose : int
         Progress bars per block when positive.
+    weight, weight_val : Tensor of shape (n,) and (n_val,), optional
+        Positive weights of the training and validation rows; None weighs
+        every row the same.
     """
 
     def __init__(self, flow: BlockFlow, step_sizes_: list, history: list, x, x_val,
-                 fit: BlockFit, verbose: int = 0):
+                 fit: BlockFit, verbose: int = 0, *, weight=None, weight_val=None):
         self.flow, self.step_sizes, self.history = flow, step_sizes_, history
         self.x, self.x_val, self.fit, self.verbose = x, x_val, fit, verbose
+        self.weight, self.weight_val = weight, weight_val
 
     def _validation(self):
-        return None if self.x_val is None else ValidationData(self.x_val, self.fit.batch_size)
+        return None if self.x_val is None else ValidationData(self.x_val, self.fit.batch_size,
+                                                              self.weight_val)
 
     def _train(self, block, x, validation, h, round_name, index):
         """Train a copy of ``block``; return it, the pushed data and its record."""
@@ -341,7 +356,7 @@ class JKOTrainer:
         block = copy.deepcopy(block).train()
         with tqdm(total=self.fit.max_iter, desc=f"{round_name} block {index + 1} h={h:.3g}",
                   disable=not self.verbose, leave=self.verbose > 1, mininterval=0.5) as bar:
-            result = train_block(block, x, h, self.fit, validation, bar)
+            result = train_block(block, x, h, self.fit, validation, bar, self.weight)
         block.eval()
         y = push_forward(block, x, self.fit.batch_size)
         if result["diverged"]:
@@ -355,8 +370,8 @@ class JKOTrainer:
                 f"{self.fit.max_iter} while its validation NLL was still improving (best "
                 f"iterate {result['best_iter']}); increase max_iter or learning_rate.",
                 ConvergenceWarning)
-        movement = mean_squared_movement(x, y)
-        ratio = movement / max((y * y).sum(dim=1).mean().item(), 1e-12)
+        movement = mean_squared_movement(x, y, self.weight)
+        ratio = movement / max(weighted_mean((y * y).sum(dim=1), self.weight).item(), 1e-12)
         record = BlockRecord(
             round=round_name, block=index + 1, h=h, n_iter=result["n_iter"],
             best_iter=result["best_iter"], loss=result["loss"], kl_loss=result["kl_loss"],
@@ -444,7 +459,7 @@ class JKOTrainer:
         movements, x = [], self.x
         for block in self.flow.blocks:
             y = push_forward(block, x, self.fit.batch_size)
-            movements.append(mean_squared_movement(x, y))
+            movements.append(mean_squared_movement(x, y, self.weight))
             x = y
         return movements
 

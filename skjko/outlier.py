@@ -5,7 +5,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, OutlierMixin, _fit_context, clone
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from .estimator import FLOAT_DTYPES, JKOFlowDensity, check_2d
 
@@ -80,7 +80,7 @@ class JKOFlowOutlierDetector(OutlierMixin, BaseEstimator):
         self.random_state = random_state
 
     @_fit_context(prefer_skip_nested_validation=False)  # the inner estimator validates its own
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Fit the density model and set the outlier threshold ``offset_``.
 
         Parameters
@@ -89,6 +89,9 @@ class JKOFlowOutlierDetector(OutlierMixin, BaseEstimator):
             Training rows, unlabelled; at least 2.
         y : None
             Ignored; present for API consistency.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative row weights, passed to the density's ``fit``; with a
+            numeric ``contamination`` the threshold is their weighted quantile.
 
         Returns
         -------
@@ -97,14 +100,20 @@ class JKOFlowOutlierDetector(OutlierMixin, BaseEstimator):
         """
         X = validate_data(self, check_2d(X), dtype=FLOAT_DTYPES, ensure_min_samples=2)
         estimator = JKOFlowDensity() if self.estimator is None else self.estimator
-        self.estimator_ = clone(estimator).fit(X)
+        fit_params = {} if sample_weight is None else {"sample_weight": sample_weight}
+        self.estimator_ = clone(estimator).fit(X, **fit_params)
         if self.contamination == "auto":
             draws = self.estimator_.sample(int(self.n_auto_samples),
                                            random_state=self.random_state)
             self.offset_ = float(np.quantile(self.estimator_.score_samples(draws), 0.01))
         else:
             scores = self.estimator_.score_samples(X)
-            self.offset_ = float(np.quantile(scores, self.contamination))
+            if sample_weight is None:
+                self.offset_ = float(np.quantile(scores, self.contamination))
+            else:
+                weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+                self.offset_ = float(np.quantile(scores, self.contamination, weights=weight,
+                                                 method="inverted_cdf"))
         return self
 
     def score_samples(self, X):

@@ -17,8 +17,11 @@ def fast_estimators():
 
 
 def expected_failed_checks(estimator):
-    """Every check is expected to pass."""
-    return {}
+    """Every check is expected to pass but the bit-for-bit sample-weight equivalence."""
+    reason = ("Training draws random minibatches and probes, so integer weights equal "
+              "repeated rows in distribution, not bit for bit; "
+              "tests/test_sample_weight.py compares the two densities instead.")
+    return {"check_sample_weight_equivalence_on_dense_data": reason}
 
 
 @parametrize_with_checks(fast_estimators(), expected_failed_checks=expected_failed_checks)
