@@ -84,10 +84,10 @@ def test_warm_start_validates_on_the_first_fits_rows(moons, monkeypatch):
     splits = []
     split = JKOFlowDensity._validation_split
 
-    def spy(self, U, seed):
-        train, val = split(self, U, seed)
+    def spy(self, U, weight, seed):
+        train, val, *weights = split(self, U, weight, seed)
         splits.append(val)
-        return train, val
+        return train, val, *weights
 
     monkeypatch.setattr(JKOFlowDensity, "_validation_split", spy)
     params = dict(SMALL, n_blocks=1, max_iter=10, random_state=np.random.RandomState(0))
