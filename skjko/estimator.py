@@ -15,6 +15,7 @@ from sklearn.utils.validation import (_check_sample_weight, check_array, check_i
                                       validate_data)
 
 from ._device import resolve_device
+from ._threads import resolve_n_threads, torch_threads
 from .divergence import ExactTrace, HutchinsonTrace
 from .flow import BlockFlow
 from .input_map import InputMap
@@ -179,9 +180,19 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         standardization (and whitening) of the first fit is kept.
     device : {'auto', 'cpu', 'cuda', 'cuda:N'} or torch.device, default='auto'
         Where to train and evaluate; 'auto' picks CUDA when available.
+    n_threads : None, 'auto' or int, default=None
+        CPU threads torch may use while the flow trains; torch's own setting
+        is restored afterwards. None keeps torch's setting
+        (``torch.get_num_threads()``, all cores unless changed). On a machine
+        that other processes keep busy, threads that wait for each other make
+        a fit crawl: there 'auto' lowers torch's count to the number of CPUs
+        idle just before the fit, and 1 is always safe. Different counts give
+        slightly different models, so 'auto' repeats a fit bit for bit only
+        where the load repeats; the count used is ``n_threads_``.
     random_state : int, RandomState instance or None, default=None
         Seeds the network initialisation, minibatches and Hutchinson probes.
-        The same value on CPU gives the same model.
+        The same value on CPU, with the same ``n_threads_``, gives the same
+        model.
     verbose : int, default=0
         1: a progress bar while each block trains and a summary line after
         it; 2: progress bars stay on screen; 0: silent.
@@ -231,6 +242,8 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         else None.
     device_ : torch.device
         Where the fitted flow lives.
+    n_threads_ : int
+        CPU threads the last fit trained with (``n_threads`` resolved).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -280,6 +293,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         "whiten": ["boolean"],
         "warm_start": ["boolean"],
         "device": [str, torch.device],
+        "n_threads": [None, StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -292,7 +306,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
                  noise_std="auto", early_stopping="auto", validation_fraction=0.1,
                  n_iter_no_change=5, validation_interval=25, n_blocks_no_change=1, n_reparam=0,
                  eta=0.5, n_refine=0, whiten=False, warm_start=False, device="auto",
-                 random_state=None, verbose=0):
+                 n_threads=None, random_state=None, verbose=0):
         self.h = h
         self.h_growth = h_growth
         self.h_max = h_max
@@ -320,6 +334,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         self.whiten = whiten
         self.warm_start = warm_start
         self.device = device
+        self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
 
@@ -386,7 +401,8 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
             self.verbose, weight=as_tensor(w_train), weight_val=as_tensor(w_val))
         stop_reason = self.stop_reason_ if continuing else "n_blocks"
         cuda_devices = [device] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=cuda_devices):
+        n_threads = resolve_n_threads(self.n_threads)
+        with torch.random.fork_rng(devices=cuda_devices), torch_threads(n_threads):
             # Offset by the rounds so far: a warm-started fit draws fresh batches and probes.
             torch.manual_seed(seed + len(history))
             try:
@@ -414,6 +430,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         self.n_blocks_ = len(self.flow_)
         self.n_iter_ = sum(record["n_iter"] for record in self.history_)
         self.device_ = device
+        self.n_threads_ = n_threads
         self._architecture = (self.velocity, hidden_sizes, n_steps)
         return self
 
