@@ -6,7 +6,8 @@ Data sets: FFJORD's 2-D toys (``benchmarks/toys.py``), MINIBOONE (train
 same training rows; NLL = minus the mean log-density of the test rows.
 zuko's flows get the wall time of skjko's fit (at least ``min_peer_seconds``)
 with early stopping on a validation split; skjko's own end-to-end CNF
-(``bench_training.train_cnf``) gets the same.
+(``bench_training.train_cnf``) gets the same. Every contender that samples
+also gets the MMD² of its samples to the test rows (``sample_quality.py``).
 """
 
 import math
@@ -21,6 +22,7 @@ from skjko import JKOFlowDensity
 from ..bench_training import train_cnf
 from ..common import load_dataset
 from . import peers
+from .sample_quality import sample_mmd
 
 
 def load_digits_density(seed=0):
@@ -65,8 +67,10 @@ def _timed(fit):
 
 def _row(name, method, model, info, seconds, X_test):
     nll = float(-np.mean(model.score_samples(X_test)))
-    print(f"  {name:12s} {method:10s} NLL {nll:9.4f}  fit {seconds:7.1f} s  {info}", flush=True)
-    return dict(dataset=name, method=method, nll=nll, fit_seconds=seconds, info=info)
+    mmd = sample_mmd(model, X_test)
+    print(f"  {name:12s} {method:10s} NLL {nll:9.4f}  MMD² {mmd:9.2e}  fit {seconds:7.1f} s  "
+          f"{info}", flush=True)
+    return dict(dataset=name, method=method, nll=nll, mmd=mmd, fit_seconds=seconds, info=info)
 
 
 def run_dataset(name, data_dir, settings, seed=0):

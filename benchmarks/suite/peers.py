@@ -62,6 +62,9 @@ class StandardizedKDE:
         U = (X - self.mean_) / self.scale_
         return self.kde_.score_samples(U) - np.log(self.scale_).sum()
 
+    def sample(self, n, random_state=None):
+        return self.kde_.sample(n, random_state=random_state) * self.scale_ + self.mean_
+
 
 def fit_kde(X, n_bandwidths, cv_rows, seed=0):
     """:class:`StandardizedKDE` and its chosen bandwidth (in standardized units)."""
@@ -117,6 +120,13 @@ class ZukoDensity:
 
     def score_samples(self, X):
         return zuko_log_prob(self.flow, (X - self.mean_) / self.scale_) - np.log(self.scale_).sum()
+
+    @torch.no_grad()
+    def sample(self, n, random_state=0):
+        with torch.random.fork_rng():
+            torch.manual_seed(random_state)
+            U = self.flow().sample((n,)).double().numpy()
+        return U * self.scale_ + self.mean_
 
 
 def train_zuko(kind, X, seconds, hidden, batch_size, eval_every, patience, lr=1e-3, seed=0):

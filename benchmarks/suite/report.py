@@ -29,7 +29,13 @@ def density_tables(rows):
     secs = [head] + [f"| {s} | " + " | ".join(
         f"{cell[s, m]['fit_seconds']:.1f}" if (s, m) in cell else "–" for m in methods) + " |"
         for s in sets]
+    mmd = [head] + [f"| {s} | " + " | ".join(
+        f"{cell[s, m]['mmd']:.2e}" if "mmd" in cell.get((s, m), {}) else "–" for m in methods)
+        + " |" for s in sets]
     lines = ["Test NLL (nats, lower is better):", "", *nll, "",
+             "MMD² of as many samples as test rows (at most 2000) to the test rows (Gaussian "
+             "kernel, bandwidth 0.1 × their median distance; unbiased, lower is better; – : "
+             "no sampler):", "", *mmd, "",
              "Fit wall time (s; zuko flows and the end-to-end CNF had skjko's fit time, at least "
              "the suite's minimum, as budget, validation checks included):", "", *secs, ""]
     lines += ["Chosen baseline settings: " + "; ".join(
