@@ -370,13 +370,13 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         if continuing:
             self._check_same_architecture(hidden_sizes)
             flow = copy.deepcopy(self.flow_).cpu()  # its input map maps X on the CPU below
-            steps, history = list(self.step_sizes_), list(self.history_)
+            history = list(self.history_)
             grow = self.stop_reason_ in ("n_blocks", "interrupted")
             # The first fit's split: continued blocks never validate on rows they trained on.
             seed = getattr(self, "_split_seed", None)
         else:
             flow = BlockFlow(input_map=InputMap.from_data(X, self.whiten, weight))
-            steps, history, grow, seed = [], [], True, None
+            history, grow, seed = [], True, None
         if seed is None:  # a new fit, or one pickled before the split seed was kept
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         U = flow.input_map(torch.as_tensor(X, dtype=torch.float64))[0].numpy()
@@ -389,7 +389,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
             a, dtype=torch.float32, device=device)
         flow.to(device).blocks.float().requires_grad_(True)  # the input map stays float64
         trainer = JKOTrainer(
-            flow, steps, history, as_tensor(X_train),
+            flow, history, as_tensor(X_train),
             as_tensor(X_val), BlockFit(
                 max_iter=self.max_iter, batch_size=self.batch_size,
                 learning_rate=self.learning_rate, n_iter_no_change=self.n_iter_no_change,

@@ -316,15 +316,13 @@ class WeightSnapshot:
 class JKOTrainer:
     """Trains the blocks of a :class:`BlockFlow` in JKO rounds.
 
-    The flow, its step sizes and the history are updated block by block, so
-    an interruption leaves every finished block in place.
+    The flow (each block with its step size h) and the history are updated
+    block by block, so an interruption leaves every finished block in place.
 
     Parameters
     ----------
     flow : BlockFlow
         Blocks so far (empty to start).
-    step_sizes : list of float
-        h_k of each block of ``flow``.
     history : list of dict
         Records so far; new rounds append to it.
     x : Tensor of shape (n, d)
@@ -340,11 +338,16 @@ class JKOTrainer:
         every row the same.
     """
 
-    def __init__(self, flow: BlockFlow, step_sizes_: list, history: list, x, x_val,
-                 fit: BlockFit, verbose: int = 0, *, weight=None, weight_val=None):
-        self.flow, self.step_sizes, self.history = flow, step_sizes_, history
+    def __init__(self, flow: BlockFlow, history: list, x, x_val, fit: BlockFit,
+                 verbose: int = 0, *, weight=None, weight_val=None):
+        self.flow, self.history = flow, history
         self.x, self.x_val, self.fit, self.verbose = x, x_val, fit, verbose
         self.weight, self.weight_val = weight, weight_val
+
+    @property
+    def step_sizes(self) -> list:
+        """h_k of each block of the flow."""
+        return [block.h for block in self.flow.blocks]
 
     def _validation(self):
         return None if self.x_val is None else ValidationData(self.x_val, self.fit.batch_size,
@@ -415,8 +418,8 @@ class JKOTrainer:
             h_k = schedule[k]
             velocity = (copy.deepcopy(self.flow.blocks[-1].velocity) if len(self.flow)
                         else make_velocity())
-            block, y, record = self._train(ODEBlock(velocity, n_steps), x, validation, h_k,
-                                           "grow", k)
+            block, y, record = self._train(ODEBlock(velocity, n_steps, h=h_k), x, validation,
+                                           h_k, "grow", k)
             if not torch.isfinite(y).all():
                 warnings.warn(f"JKO block {k + 1} maps training points to non-finite values; "
                               "dropped it and stopped adding blocks.", ConvergenceWarning)
@@ -426,7 +429,6 @@ class JKOTrainer:
                 stop_reason = "diverged"
                 break
             self.flow.append(block)
-            self.step_sizes.append(h_k)
             self.history.append(asdict(record))
             x = y
             if record.diverged:
@@ -452,7 +454,6 @@ class JKOTrainer:
     def truncate(self, n_blocks: int):
         """Keep only the first ``n_blocks`` blocks."""
         self.flow.blocks = self.flow.blocks[:n_blocks]
-        del self.step_sizes[n_blocks:]
 
     def block_movements(self) -> list:
         """E‖T_k(x) − x‖² of every block on the training rows pushed so far."""
@@ -476,9 +477,9 @@ class JKOTrainer:
                 block = self.flow.blocks[k]
                 y = push_forward(block, x, self.fit.batch_size)
             else:
-                self.flow.blocks[k] = block
                 if record.best_iter > 0:  # best_iter 0: the old weights (and h) were kept
-                    self.step_sizes[k] = h_k
+                    block.h = h_k
+                self.flow.blocks[k] = block
             self.history.append(asdict(record))
             x = y
             if validation is not None:
@@ -493,5 +494,4 @@ class JKOTrainer:
         """One round of refinement: split every block's interval in two, h_k/2 each, retrain."""
         halves = [half for block in self.flow.blocks for half in block.split()]
         self.flow.blocks = torch.nn.ModuleList(halves)
-        self.step_sizes[:] = [h / 2 for h in self.step_sizes for _ in range(2)]
-        self.retrain(list(self.step_sizes), round_name)
+        self.retrain(self.step_sizes, round_name)

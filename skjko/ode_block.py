@@ -59,24 +59,33 @@ class ODEBlock(nn.Module):
         independent of the other rows in its batch.
     t_span : tuple of float, default=(0.0, 1.0)
         Integration interval; refinement splits it in two.
+    h : float, optional
+        The JKO step size the block is trained with (None for a block no JKO
+        step has trained); it travels with the block through refinement.
     """
 
-    def __init__(self, velocity: nn.Module, n_steps: int = 3, t_span=(0.0, 1.0)):
+    def __init__(self, velocity: nn.Module, n_steps: int = 3, t_span=(0.0, 1.0),
+                 h: float = None):
         super().__init__()
         self.velocity = velocity
         self.n_steps = n_steps
         self.t_span = tuple(float(t) for t in t_span)
+        self.h = h
 
     def time_grid(self, like: torch.Tensor) -> torch.Tensor:
         """The ``n_steps + 1`` RK4 grid points over ``t_span``."""
         return torch.linspace(*self.t_span, self.n_steps + 1, dtype=like.dtype, device=like.device)
 
     def split(self):
-        """Two blocks, each a copy of this one over half of ``t_span``: the same map, composed."""
+        """Two blocks, each a copy of this one over half of ``t_span`` and with half its h.
+
+        Composed, they are the same map; each is half the JKO step.
+        """
         t0, t1 = self.t_span
         middle = (t0 + t1) / 2
-        return (ODEBlock(copy.deepcopy(self.velocity), self.n_steps, (t0, middle)),
-                ODEBlock(copy.deepcopy(self.velocity), self.n_steps, (middle, t1)))
+        h = None if self.h is None else self.h / 2
+        return (ODEBlock(copy.deepcopy(self.velocity), self.n_steps, (t0, middle), h),
+                ODEBlock(copy.deepcopy(self.velocity), self.n_steps, (middle, t1), h))
 
     def _solve(self, dynamics, state, like):
         grid = self.time_grid(like)

@@ -21,7 +21,7 @@ def grow(x, *, x_val=None, h=1.0, h_growth=1.5, h_max=5.0, n_blocks=2, tol=0.0,
          hidden=(16,), n_steps=1, max_iter=5, batch_size=100, learning_rate=1e-3,
          n_blocks_no_change=1, **fit):
     """A trainer that has grown a flow from scratch; returns (trainer, stop_reason)."""
-    trainer = JKOTrainer(BlockFlow(), [], [], x, x_val,
+    trainer = JKOTrainer(BlockFlow(), [], x, x_val,
                          BlockFit(max_iter=max_iter, batch_size=batch_size,
                                   learning_rate=learning_rate, **fit))
     reason = trainer.grow(n_blocks, h, h_growth, h_max, tol, n_blocks_no_change,
@@ -86,7 +86,7 @@ def test_noise_regularization_keeps_a_block_from_memorising_few_rows():
 
 def test_rounds_on_a_flow_without_blocks_do_nothing():
     """When the first block is dropped (non-finite), the later rounds have nothing to retrain."""
-    trainer = JKOTrainer(BlockFlow(), [], [], two_moons_like(), None,
+    trainer = JKOTrainer(BlockFlow(), [], two_moons_like(), None,
                          BlockFit(max_iter=5, batch_size=100, learning_rate=1e-3))
     trainer.reparametrize(0.5)
     trainer.refine()
