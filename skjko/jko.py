@@ -31,6 +31,38 @@ from .ode_block import ODEBlock
 IMPROVEMENT = 1e-4
 
 
+class Patience:
+    """Early stopping on a validation NLL: the best so far and the checks since it.
+
+    One rule for the best iterate within a block (``n_iter_no_change`` checks)
+    and for the number of blocks (``n_blocks_no_change`` blocks), as
+    HistGradientBoosting's ``_should_stop`` serves its iterations.
+
+    Parameters
+    ----------
+    n_checks : int
+        Checks in a row without improvement that exhaust the patience.
+    best : float, default=inf
+        The NLL to beat.
+    """
+
+    def __init__(self, n_checks: int, best: float = math.inf):
+        self.n_checks, self.best, self.checks_without_improvement = n_checks, best, 0
+
+    def improves(self, nll: float) -> bool:
+        """Record a check; True when ``nll`` beats the best by more than ``IMPROVEMENT``."""
+        if nll < self.best - IMPROVEMENT:
+            self.best, self.checks_without_improvement = nll, 0
+            return True
+        self.checks_without_improvement += 1
+        return False
+
+    @property
+    def exhausted(self) -> bool:
+        """True after ``n_checks`` checks in a row without improvement."""
+        return self.checks_without_improvement >= self.n_checks
+
+
 def step_sizes(h: float, h_growth: float, h_max: float, n_blocks: int) -> list:
     """JKO step sizes h_k = min(h · h_growth^k, h_max) for k = 0..n_blocks-1."""
     return [min(h * h_growth**k, h_max) for k in range(n_blocks)]
@@ -227,12 +259,12 @@ def train_block(block: ODEBlock, x: torch.Tensor, h: float, fit: BlockFit,
     result = dict(n_iter=0, best_iter=0, loss=math.nan, kl_loss=math.nan, w2_loss=math.nan,
                   val_nll=math.nan, diverged=False, unconverged=False)
     losses = None  # the last finite (loss, kl_loss, w2_loss), read back once at the end
-    best, checks_without_improvement = None, 0
+    best, patience = None, Patience(fit.n_iter_no_change)
     if validation is not None:  # the starting weights are a candidate too
         val_nll = validation.nll(block)
         if math.isfinite(val_nll):
             best = WeightSnapshot(block)
-            result["val_nll"] = val_nll
+            result["val_nll"] = patience.best = val_nll
     last_good = WeightSnapshot(block)  # weights that gave a finite loss
     for iteration in range(1, fit.max_iter + 1):
         rows = next(batches)
@@ -268,17 +300,14 @@ def train_block(block: ODEBlock, x: torch.Tensor, h: float, fit: BlockFit,
         val_nll = validation.nll(block)
         if not math.isfinite(val_nll):
             continue
-        if best is None or val_nll < result["val_nll"] - IMPROVEMENT:
+        if patience.improves(val_nll):
             if best is None:
                 best = WeightSnapshot(block)  # a copy of the weights as they are now
             else:
                 best.save()
-            checks_without_improvement = 0
             result.update(best_iter=iteration, val_nll=val_nll)
-        else:
-            checks_without_improvement += 1
-            if checks_without_improvement >= fit.n_iter_no_change:
-                break
+        elif patience.exhausted:
+            break
     else:  # no break: the budget, not the patience, ended the block
         result["unconverged"] = validation is not None and result["best_iter"] > 0
     if losses is not None:
@@ -410,9 +439,9 @@ class JKOTrainer:
         """
         x, validation = self._pushed()
         # A continued flow (warm start) is the bar new blocks must beat.
-        best_nll = validation.nll() if validation is not None and len(self.flow) else math.inf
-        best_length = len(self.flow)
-        blocks_without_improvement, stop_reason = 0, "n_blocks"
+        patience = Patience(n_blocks_no_change, validation.nll()
+                            if validation is not None and len(self.flow) else math.inf)
+        best_length, stop_reason = len(self.flow), "n_blocks"
         schedule = step_sizes(h, h_growth, h_max, n_blocks)
         for k in range(len(self.flow), n_blocks):
             h_k = schedule[k]
@@ -436,14 +465,11 @@ class JKOTrainer:
                 break
             if validation is not None:
                 validation.push(block)
-                if record.val_nll < best_nll - IMPROVEMENT:
-                    best_nll, best_length, blocks_without_improvement = (record.val_nll,
-                                                                         len(self.flow), 0)
-                else:
-                    blocks_without_improvement += 1
-                    if blocks_without_improvement >= n_blocks_no_change:
-                        stop_reason = "validation"
-                        break
+                if patience.improves(record.val_nll):
+                    best_length = len(self.flow)
+                elif patience.exhausted:
+                    stop_reason = "validation"
+                    break
             if record.w2_ratio < tol:
                 stop_reason = "tol"
                 break

@@ -276,3 +276,15 @@ def test_exact_training_divergence_is_the_mean_of_the_hutchinson_estimates():
     probes = torch.stack([jko_loss(block, x, h=1.0)[1].detach() for _ in range(400)])
     assert abs(probes.mean() - exact) < 4 * probes.std() / 20
     assert probes.std() > 0  # the probe does vary: the comparison means something
+
+
+def test_patience_counts_checks_without_an_improvement_beyond_the_margin():
+    from skjko.jko import IMPROVEMENT, Patience
+
+    patience = Patience(2, best=1.0)
+    assert not patience.improves(1.0 - IMPROVEMENT / 2)  # inside the margin: no better
+    assert not patience.exhausted
+    assert patience.improves(0.5) and patience.best == 0.5 and not patience.exhausted
+    assert not patience.improves(float("nan")) and not patience.improves(0.6)
+    assert patience.exhausted
+    assert Patience(1).improves(1e300)  # anything finite beats the start
