@@ -398,7 +398,8 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
                 weight_decay=self.weight_decay, noise_std=noise_std,
                 schedule=LEARNING_RATE_SCHEDULES[self.learning_rate_schedule],
                 trace=self._training_trace()),
-            self.verbose, weight=as_tensor(w_train), weight_val=as_tensor(w_val))
+            self.verbose, weight=as_tensor(w_train), weight_val=as_tensor(w_val),
+            rounds_done=getattr(self, "_rounds_done", None) if continuing else None)
         stop_reason = self.stop_reason_ if continuing else "n_blocks"
         cuda_devices = [device] if device.type == "cuda" else []
         n_threads = resolve_n_threads(self.n_threads)
@@ -427,6 +428,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         self.n_steps_ = n_steps
         self.early_stopping_ = X_val is not None
         self._split_seed = seed
+        self._rounds_done = dict(trainer.rounds_done)
         self.n_blocks_ = len(self.flow_)
         self.n_iter_ = sum(record["n_iter"] for record in self.history_)
         self.device_ = device
@@ -447,14 +449,10 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
 
     def _run_rounds(self, trainer):
         """The papers' improvement rounds: reparametrization, then refinement."""
-        done = {record["round"] for record in trainer.history}
-        for kind, n_rounds in (("reparam", self.n_reparam), ("refine", self.n_refine)):
-            first = 1 + sum(name.startswith(kind) for name in done)
-            for number in range(first, first + n_rounds):
-                if kind == "reparam":
-                    trainer.reparametrize(self.eta, f"reparam {number}")
-                else:
-                    trainer.refine(f"refine {number}")
+        for _ in range(self.n_reparam):
+            trainer.reparametrize(self.eta)
+        for _ in range(self.n_refine):
+            trainer.refine()
 
     def _validation_split(self, U, weight, seed):
         """Training and validation rows and their weights (None when early stopping is off)."""

@@ -365,11 +365,15 @@ class JKOTrainer:
     weight, weight_val : Tensor of shape (n,) and (n_val,), optional
         Positive weights of the training and validation rows; None weighs
         every row the same.
+    rounds_done : dict of str to int, optional
+        Reparametrization ("reparam") and refinement ("refine") rounds run on
+        ``flow`` before; the next round of each kind is numbered after them.
     """
 
     def __init__(self, flow: BlockFlow, history: list, x, x_val, fit: BlockFit,
-                 verbose: int = 0, *, weight=None, weight_val=None):
+                 verbose: int = 0, *, weight=None, weight_val=None, rounds_done=None):
         self.flow, self.history = flow, history
+        self.rounds_done = {"reparam": 0, "refine": 0, **(rounds_done or {})}
         self.x, self.x_val, self.fit, self.verbose = x, x_val, fit, verbose
         self.weight, self.weight_val = weight, weight_val
 
@@ -511,13 +515,17 @@ class JKOTrainer:
             if validation is not None:
                 validation.push(block)
 
-    def reparametrize(self, eta: float, round_name: str = "reparam"):
+    def _next_round(self, kind):
+        self.rounds_done[kind] += 1
+        return f"{kind} {self.rounds_done[kind]}"
+
+    def reparametrize(self, eta: float):
         """One round of time reparametrization: equalize each block's W2 movement."""
         new = reparametrized_step_sizes(self.step_sizes, self.block_movements(), eta)
-        self.retrain(new, round_name)
+        self.retrain(new, self._next_round("reparam"))
 
-    def refine(self, round_name: str = "refine"):
+    def refine(self):
         """One round of refinement: split every block's interval in two, h_k/2 each, retrain."""
         halves = [half for block in self.flow.blocks for half in block.split()]
         self.flow.blocks = torch.nn.ModuleList(halves)
-        self.retrain(self.step_sizes, round_name)
+        self.retrain(self.step_sizes, self._next_round("refine"))

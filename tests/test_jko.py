@@ -165,7 +165,7 @@ def test_reparametrization_makes_block_movements_more_equal():
     trainer.reparametrize(eta=0.5)
     after = trainer.block_movements()
     assert coefficient_of_variation(after) < 0.8 * coefficient_of_variation(before)
-    assert [r["round"] for r in trainer.history] == ["grow"] * 3 + ["reparam"] * 3
+    assert [r["round"] for r in trainer.history] == ["grow"] * 3 + ["reparam 1"] * 3
     assert trainer.step_sizes == [r["h"] for r in trainer.history[3:]]
 
 
