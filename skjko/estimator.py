@@ -19,7 +19,7 @@ from ._threads import resolve_n_threads, torch_threads
 from .divergence import ExactTrace, HutchinsonTrace
 from .flow import BlockFlow
 from .input_map import InputMap
-from .jko import BlockFit, JKOTrainer, cosine_schedule
+from .jko import JKOTrainer, TrainingSettings, cosine_schedule
 from .potential import PotentialVelocity
 from .velocity import VelocityMLP
 
@@ -390,7 +390,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         flow.to(device).blocks.float().requires_grad_(True)  # the input map stays float64
         trainer = JKOTrainer(
             flow, history, as_tensor(X_train),
-            as_tensor(X_val), BlockFit(
+            as_tensor(X_val), TrainingSettings(
                 max_iter=self.max_iter, batch_size=self.batch_size,
                 learning_rate=self.learning_rate, n_iter_no_change=self.n_iter_no_change,
                 validation_interval=self.validation_interval,
@@ -509,7 +509,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
 
     def _training_trace(self):
         """The divergence of the training loss, as a function of the batch."""
-        # The potential's closed-form trace of −∇²Φ costs less than a probe, so it never probes.
+        # The potential's closed-form trace of −∇²Φ costs less than a probe: it never probes.
         if self.training_divergence == "exact" or self.velocity == "potential":
             return _exact_trace
         return HutchinsonTrace.rademacher

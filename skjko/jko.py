@@ -88,7 +88,7 @@ def weighted_mean(values: torch.Tensor, weight: torch.Tensor = None) -> torch.Te
 
 
 def mean_squared_movement(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor = None) -> float:
-    """E‖y − x‖² over the rows (weighted by ``weight``): a block's W2 movement when y = T(x)."""
+    """E‖y − x‖² over the rows (weighted by ``weight``): block T's W2 movement, y = T(x)."""
     return weighted_mean(((y - x) ** 2).sum(dim=1), weight).item()
 
 
@@ -178,7 +178,7 @@ class ValidationData:
 
 
 @dataclass(kw_only=True)
-class BlockFit:
+class TrainingSettings:
     """Settings for training one block (the estimator's parameters of the same names)."""
 
     max_iter: int
@@ -228,7 +228,7 @@ class BlockRecord:
     diverged: bool
 
 
-def train_block(block: ODEBlock, x: torch.Tensor, h: float, fit: BlockFit,
+def train_block(block: ODEBlock, x: torch.Tensor, h: float, fit: TrainingSettings,
                 validation: ValidationData = None, progress=None, weight: torch.Tensor = None):
     """AdamW on the JKO objective of ``block``; the weights are updated in place.
 
@@ -358,7 +358,7 @@ class JKOTrainer:
         Standardized training rows.
     x_val : Tensor of shape (n_val, d) or None
         Standardized validation rows (None: no early stopping or selection).
-    fit : BlockFit
+    fit : TrainingSettings
         How each block is trained.
     verbose : int
         Progress bars per block when positive.
@@ -370,7 +370,7 @@ class JKOTrainer:
         ``flow`` before; the next round of each kind is numbered after them.
     """
 
-    def __init__(self, flow: BlockFlow, history: list, x, x_val, fit: BlockFit,
+    def __init__(self, flow: BlockFlow, history: list, x, x_val, fit: TrainingSettings,
                  verbose: int = 0, *, weight=None, weight_val=None, rounds_done=None):
         self.flow, self.history = flow, history
         self.rounds_done = {"reparam": 0, "refine": 0, **(rounds_done or {})}

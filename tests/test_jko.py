@@ -8,8 +8,8 @@ from sklearn.exceptions import ConvergenceWarning
 from skjko import ExactTrace, ODEBlock, VelocityMLP
 from skjko import jko
 from skjko.flow import BlockFlow
-from skjko.jko import (BlockFit, JKOTrainer, ValidationData, jko_loss, reparametrized_step_sizes, step_sizes,
-                       train_block)
+from skjko.jko import (JKOTrainer, TrainingSettings, ValidationData, jko_loss,
+                       reparametrized_step_sizes, step_sizes, train_block)
 
 
 def test_step_sizes_grow_geometrically_up_to_h_max():
@@ -22,8 +22,8 @@ def grow(x, *, x_val=None, h=1.0, h_growth=1.5, h_max=5.0, n_blocks=2, tol=0.0,
          n_blocks_no_change=1, **fit):
     """A trainer that has grown a flow from scratch; returns (trainer, stop_reason)."""
     trainer = JKOTrainer(BlockFlow(), [], x, x_val,
-                         BlockFit(max_iter=max_iter, batch_size=batch_size,
-                                  learning_rate=learning_rate, **fit))
+                         TrainingSettings(max_iter=max_iter, batch_size=batch_size,
+                                          learning_rate=learning_rate, **fit))
     reason = trainer.grow(n_blocks, h, h_growth, h_max, tol, n_blocks_no_change,
                           lambda: VelocityMLP(x.shape[1], hidden), n_steps)
     return trainer, reason
@@ -52,7 +52,7 @@ def test_training_a_block_lowers_its_objective():
     block = ODEBlock(VelocityMLP(2, (32, 32)), n_steps=2)
     with torch.no_grad():
         before = torch.stack([jko_loss(block, x, 1.0)[0] for _ in range(20)]).mean()
-    train_block(block, x, 1.0, BlockFit(max_iter=150, batch_size=200, learning_rate=5e-3))
+    train_block(block, x, 1.0, TrainingSettings(max_iter=150, batch_size=200, learning_rate=5e-3))
     with torch.no_grad():
         after = torch.stack([jko_loss(block, x, 1.0)[0] for _ in range(20)]).mean()
     assert after < before - 0.05
@@ -64,8 +64,8 @@ def test_weight_decay_pulls_the_velocity_towards_zero():
     for weight_decay in (0.0, 1.0):
         torch.manual_seed(0)
         block = ODEBlock(VelocityMLP(2, (32, 32)), n_steps=2)
-        train_block(block, x, 1.0, BlockFit(max_iter=150, batch_size=200, learning_rate=5e-3,
-                                            weight_decay=weight_decay))
+        train_block(block, x, 1.0, TrainingSettings(max_iter=150, batch_size=200,
+                                                    learning_rate=5e-3, weight_decay=weight_decay))
         weight_norms.append(sum(p.square().sum() for p in block.parameters()).sqrt().item())
     assert weight_norms[1] < 0.9 * weight_norms[0]
 
@@ -78,8 +78,8 @@ def test_noise_regularization_keeps_a_block_from_memorising_few_rows():
     for noise_std in (0.0, 0.3):
         torch.manual_seed(0)
         block = ODEBlock(VelocityMLP(2, (32, 32)), n_steps=2)
-        train_block(block, train, 5.0, BlockFit(max_iter=300, batch_size=40, learning_rate=1e-2,
-                                                noise_std=noise_std))
+        train_block(block, train, 5.0, TrainingSettings(max_iter=300, batch_size=40,
+                                                        learning_rate=1e-2, noise_std=noise_std))
         held_out_nll[noise_std] = held_out.nll(block)
     assert held_out_nll[0.3] < held_out_nll[0.0] - 0.5
 
@@ -87,7 +87,7 @@ def test_noise_regularization_keeps_a_block_from_memorising_few_rows():
 def test_rounds_on_a_flow_without_blocks_do_nothing():
     """When the first block is dropped (non-finite), the later rounds have nothing to retrain."""
     trainer = JKOTrainer(BlockFlow(), [], two_moons_like(), None,
-                         BlockFit(max_iter=5, batch_size=100, learning_rate=1e-3))
+                         TrainingSettings(max_iter=5, batch_size=100, learning_rate=1e-3))
     trainer.reparametrize(0.5)
     trainer.refine()
     assert len(trainer.flow) == 0 and trainer.history == [] and trainer.step_sizes == []
@@ -257,8 +257,8 @@ def test_cosine_decay_anneals_the_learning_rate_over_max_iter(monkeypatch):
     torch.manual_seed(0)
     block = ODEBlock(VelocityMLP(2, (8,)), n_steps=1)
     train_block(block, two_moons_like(200), 1.0,
-                BlockFit(max_iter=50, batch_size=100, learning_rate=1e-2,
-                         schedule=jko.cosine_schedule))
+                TrainingSettings(max_iter=50, batch_size=100, learning_rate=1e-2,
+                                 schedule=jko.cosine_schedule))
     assert len(rates) == 50 and rates[0] == 1e-2
     assert all(later <= earlier for earlier, later in zip(rates, rates[1:]))
     assert 1e-4 < rates[-1] < 2e-4  # close to the floor of 1 % at the last step
