@@ -4,7 +4,7 @@ torch's OpenMP threads spin while they wait for each other. On a machine
 whose other cores are busy, two threads that each get half a core wait on
 one another most of the time: one training step of the defaults took 3 to 60
 times as long with two threads beside busy processes as with one
-(``benchmarks/RESULTS.md``), while one thread beside them ran at its idle
+(``benchmarks/RESULTS.md``; the suite's ``threads`` part), while one thread beside them ran at its idle
 speed. 'auto' therefore looks at how busy the machine is before a fit and
 uses no more threads than there are idle cores. It is not the default: the
 thread count changes how sums are rounded, so a load-dependent count would

@@ -5,7 +5,7 @@ finish in under 10 minutes on 2 CPU cores, ``full`` may take about an hour.
 Every setting a result depends on is copied into that result's JSON.
 """
 
-PARTS = ("density", "anomaly", "speed", "memory", "scaling")
+PARTS = ("density", "anomaly", "speed", "memory", "scaling", "threads")
 
 # skjko settings used wherever a part does not run the defaults. ``tol=0`` and
 # ``early_stopping=False`` fix the amount of work: exactly n_blocks blocks of
@@ -30,6 +30,7 @@ SUITES = {
         memory=dict(d=43, n_fit=500, fit_iter=3, n_score=(2000,)),
         scaling=dict(n_values=(300, 1000), d_values=(2, 8), n_fit_d=500, n_score_d=300,
                      jko=dict(_FIXED_WORK, hidden_sizes=(16, 16), n_blocks=1, max_iter=5)),
+        threads=dict(dims=(2,), busy=(0,), steps=5),
     ),
     "quick": dict(
         density=dict(datasets=("checkerboard", "miniboone", "digits"), n_toy=(5000, 5000),
@@ -51,6 +52,7 @@ SUITES = {
         scaling=dict(n_values=(1000, 3000, 10000), d_values=(2, 8, 32, 64), n_fit_d=2000,
                      n_score_d=1000, jko=dict(_FIXED_WORK, hidden_sizes=(128, 128),
                                               n_blocks=1, max_iter=20)),
+        threads=dict(dims=(2, 43), busy=(0, 1, 2), steps=20),
     ),
     "full": dict(
         density=dict(datasets=("miniboone", "digits", "8gaussians", "checkerboard",
@@ -75,6 +77,7 @@ SUITES = {
                      d_values=(2, 4, 8, 16, 32, 64), n_fit_d=3000, n_score_d=2000,
                      jko=dict(_FIXED_WORK, hidden_sizes=(128, 128), n_blocks=2,
                               max_iter=50)),
+        threads=dict(dims=(2, 43), busy=(0, 1, 2), steps=40),
     ),
 }
 

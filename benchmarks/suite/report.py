@@ -134,8 +134,18 @@ def scaling_tables(result):
     return "\n".join(lines)
 
 
+def threads_tables(rows):
+    lines = ["Milliseconds per optimizer step, default network, batch 1000 (each row a fresh "
+             "interpreter; neighbours are single-threaded torch loops):", "",
+             "| busy neighbours | d | n_threads | OMP wait | threads used | ms per step |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {r['busy']} | {r['d']} | {r['n_threads']} | {r['wait_policy']} | "
+              f"{r['n_threads_']} | {r['ms_per_step']} |" for r in rows]
+    return "\n".join(lines)
+
+
 TABLES = dict(density=density_tables, anomaly=anomaly_tables, speed=speed_tables,
-              memory=memory_tables, scaling=scaling_tables)
+              memory=memory_tables, scaling=scaling_tables, threads=threads_tables)
 
 
 # ---------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from ..common import machine_info
-from . import anomaly, density, memory, report, scaling, speed
+from . import anomaly, density, memory, report, scaling, speed, threads
 from .config import SUITES
 
 
@@ -16,11 +16,8 @@ def _run_part(part, settings, data_dir, datasets):
         return density.run(data_dir, settings, datasets)
     if part == "anomaly":
         return anomaly.run(data_dir, settings)
-    if part == "speed":
-        return speed.run(settings)
-    if part == "memory":
-        return memory.run(settings)
-    return scaling.run(settings)
+    return {"speed": speed, "memory": memory, "scaling": scaling,
+            "threads": threads}[part].run(settings)
 
 
 def run(suite, parts, data_dir, out_dir, figures_dir, datasets=None, peers=None):

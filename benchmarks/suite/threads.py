@@ -6,19 +6,16 @@ default network (batch 1000, one block, no validation) is timed per setting
 of ``n_threads`` (1, 2, 'auto'), each in a fresh interpreter, after a short
 warm-up fit. ``2 passive`` is two threads with ``OMP_WAIT_POLICY=PASSIVE``
 (OpenMP reads it when it starts, so only the environment can set it). The
-figure is milliseconds per optimizer step; run it on an otherwise idle machine.
+figure is milliseconds per optimizer step; run it on an otherwise idle machine:
 
-    python -m benchmarks.bench_threads --out benchmarks/results/bench_threads.json
+    python -m benchmarks run --suite full --parts threads --out benchmarks/results
 """
 
-import argparse
 import json
 import os
 import subprocess
 import sys
 import time
-
-from .common import machine_info
 
 FIT = r'''
 import json, sys, time
@@ -63,32 +60,16 @@ def time_setting(n_threads, wait_policy, d, n_busy, steps):
                 n_threads_=result["n_threads_"], ms_per_step=round(result["ms"], 1))
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dims", type=int, nargs="+", default=[2, 43])
-    parser.add_argument("--busy", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--steps", type=int, default=40,
-                        help="timed steps (a quarter of them for settings that crawl)")
-    parser.add_argument("--out", help="JSON file for the rows")
-    args = parser.parse_args(argv)
-    print(machine_info(), flush=True)
-    print("| busy neighbours | d | n_threads | OMP wait | threads used | ms per step |")
-    print("|---|---|---|---|---|---|")
+def run(settings):
+    """Every setting beside 0, 1, ... busy neighbours; one row each."""
     rows = []
-    for n_busy in args.busy:
-        for d in args.dims:
+    for n_busy in settings["busy"]:
+        for d in settings["dims"]:
             for n_threads, wait_policy in SETTINGS:
                 # Two spinning threads beside busy cores take seconds per step: time fewer.
                 crawls = n_busy and n_threads == "2" and not wait_policy
-                row = time_setting(n_threads, wait_policy, d, n_busy,
-                                   max(args.steps // 4, 5) if crawls else args.steps)
+                steps = max(settings["steps"] // 4, 5) if crawls else settings["steps"]
+                row = time_setting(n_threads, wait_policy, d, n_busy, steps)
+                print(f"  threads: {row}", flush=True)
                 rows.append(row)
-                print(f"| {n_busy} | {d} | {n_threads} | {row['wait_policy']} | "
-                      f"{row['n_threads_']} | {row['ms_per_step']} |", flush=True)
-    if args.out:
-        with open(args.out, "w") as out:
-            json.dump(dict(machine=machine_info(), rows=rows), out, indent=1)
-
-
-if __name__ == "__main__":
-    main()
+    return rows
