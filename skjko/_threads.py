@@ -1,11 +1,11 @@
 """How many CPU threads torch may use while a flow trains.
 
 torch's OpenMP threads spin while they wait for each other. On a machine
-whose other cores are busy, two threads that each get half a core wait on
-one another most of the time: one training step of the defaults took 3 to 60
-times as long with two threads beside busy processes as with one
-(``benchmarks/RESULTS.md``; the suite's ``threads`` part), while one thread beside them ran at its idle
-speed. 'auto' therefore looks at how busy the machine is before a fit and
+whose other cores are busy, two threads that each get part of a core wait on
+one another much of the time: a training step of the defaults took up to 38
+times as long with two threads beside busy processes as with one, while one
+thread beside one busy process ran at its idle speed (``benchmarks/RESULTS.md``,
+measured by the suite's ``threads`` part). 'auto' therefore looks at how busy the machine is before a fit and
 uses no more threads than there are idle cores. It is not the default: the
 thread count changes how sums are rounded, so a load-dependent count would
 make the same seed give different models.
