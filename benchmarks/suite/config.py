@@ -5,7 +5,7 @@ finish in under 10 minutes on 2 CPU cores, ``full`` may take about an hour.
 Every setting a result depends on is copied into that result's JSON.
 """
 
-PARTS = ("density", "anomaly", "speed", "memory", "scaling", "threads")
+PARTS = ("density", "anomaly", "speed", "training", "memory", "scaling", "threads")
 
 # skjko settings used wherever a part does not run the defaults. ``tol=0`` and
 # ``early_stopping=False`` fix the amount of work: exactly n_blocks blocks of
@@ -31,6 +31,7 @@ SUITES = {
         scaling=dict(n_values=(300, 1000), d_values=(2, 8), n_fit_d=500, n_score_d=300,
                      jko=dict(_FIXED_WORK, hidden_sizes=(16, 16), n_blocks=1, max_iter=5)),
         threads=dict(dims=(2,), busy=(0,), steps=5),
+        training=dict(dims=(2,), networks=((16, 16),), n_rows=500, batch_size=100, steps=2),
     ),
     "quick": dict(
         density=dict(datasets=("checkerboard", "miniboone", "digits"), n_toy=(5000, 5000),
@@ -53,6 +54,8 @@ SUITES = {
                      n_score_d=1000, jko=dict(_FIXED_WORK, hidden_sizes=(128, 128),
                                               n_blocks=1, max_iter=20)),
         threads=dict(dims=(2, 43), busy=(0, 1, 2), steps=20),
+        training=dict(dims=(2, 16, 43, 64), networks=((128, 128),), n_rows=5000,
+                      batch_size=1000, steps=10),
     ),
     "full": dict(
         density=dict(datasets=("miniboone", "digits", "8gaussians", "checkerboard",
@@ -78,6 +81,8 @@ SUITES = {
                      jko=dict(_FIXED_WORK, hidden_sizes=(128, 128), n_blocks=2,
                               max_iter=50)),
         threads=dict(dims=(2, 43), busy=(0, 1, 2), steps=40),
+        training=dict(dims=(2, 16, 43, 64), networks=((128, 128), (64, 64), (256, 256)),
+                      n_rows=5000, batch_size=1000, steps=20),
     ),
 }
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import anomaly
+from . import anomaly, training
 from .config import DEFAULT_HIDDEN
 
 
@@ -145,7 +145,8 @@ def threads_tables(rows):
 
 
 TABLES = dict(density=density_tables, anomaly=anomaly_tables, speed=speed_tables,
-              memory=memory_tables, scaling=scaling_tables, threads=threads_tables)
+              training=training.table, memory=memory_tables, scaling=scaling_tables,
+              threads=threads_tables)
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,0 +1,139 @@
+"""Training speed: one JKO iteration and its parts, against plain forward passes and torch.mm.
+
+For each data dimension d and network, one block of the default velocity is
+built on synthetic rows (``speed.synthetic``) through a fitted input map, and
+``steps`` training iterations of ``train_block``'s loop are timed part by part
+(float32, batch ``batch_size``, the default 3 RK4 steps):
+
+* ``solve``: the block's forward solve alone, no divergence, no graph;
+* ``loss``: the JKO loss: the solve with the Hutchinson divergence and its graph;
+* ``backward``: ``loss.backward()``;
+* ``optimizer``: gradient clipping, the AdamW step, zeroing the gradients;
+* ``snapshot``: the per-step copy of the weights (``WeightSnapshot.save``);
+* ``validation``: one exact validation NLL on 10 % as many rows as training,
+  divided by the default ``validation_interval`` (its cost per step).
+
+An iteration is loss + backward + optimizer + snapshot + validation. Beside it:
+the 12 plain forward passes of the network on the batch (4 velocity evaluations
+per RK4 step, 3 steps) that the issue on training speed compares an iteration
+with, the matrix-multiply FLOPs of one iteration as torch.profiler counts them
+(``with_flops``), and the rate of ``torch.mm`` on the network's own shapes.
+Run it on an otherwise idle machine:
+
+    python -m benchmarks run --suite full --parts training --out benchmarks/results
+"""
+
+import time
+
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+from skjko import JKOFlowDensity
+from skjko.jko import ValidationData, WeightSnapshot, jko_loss
+
+from ..common import input_rows
+from .speed import synthetic
+
+#: RK4 steps x velocity evaluations per step of the default block.
+EVALUATIONS_PER_SOLVE = 3 * 4
+VALIDATION_INTERVAL = JKOFlowDensity().validation_interval
+
+
+def _seconds(function, repeats):
+    """Mean wall time of ``function()`` over ``repeats`` calls, after one warm-up call."""
+    function()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        function()
+    return (time.perf_counter() - start) / repeats
+
+
+def _mm_rate(batch_size, hidden, repeats):
+    """GFLOP/s of torch.mm at the network's hidden shape, (batch, width) @ (width, width)."""
+    a = torch.randn(batch_size, hidden[0])
+    b = torch.randn(hidden[0], hidden[-1])
+    seconds = _seconds(lambda: torch.mm(a, b), 20 * repeats)
+    return 2 * batch_size * hidden[0] * hidden[-1] / seconds / 1e9
+
+
+def measure(d, hidden, settings, seed=0):
+    """Milliseconds per part of one training iteration at dimension ``d``; one result row."""
+    n, batch_size, steps = settings["n_rows"], settings["batch_size"], settings["steps"]
+    X = synthetic(n, d, seed)
+    model = JKOFlowDensity(hidden_sizes=hidden, n_blocks=1, max_iter=1, early_stopping=False,
+                           device="cpu", random_state=seed).fit(X)
+    block = model.flow_.blocks[0].float().train().requires_grad_(True)
+    rows = torch.as_tensor(input_rows(model, X), dtype=torch.float32)
+    batch, h = rows[:batch_size], 1.0
+    validation = ValidationData(rows[:max(n // 10, 2)], batch_size)
+    optimizer = torch.optim.AdamW(block.parameters(), lr=1e-5)
+    snapshot = WeightSnapshot(block)
+    state = {}
+
+    def loss():
+        state["loss"] = jko_loss(block, batch, h)[0]
+
+    def backward():
+        loss()
+        state["loss"].backward()
+
+    def step():
+        torch.nn.utils.clip_grad_norm_(block.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    def solve():
+        with torch.no_grad():
+            block(batch, trace=None)
+
+    def forward_passes():
+        with torch.no_grad():
+            for _ in range(EVALUATIONS_PER_SOLVE):
+                block.velocity(batch)
+
+    ms = dict(solve=_seconds(solve, steps), loss=_seconds(loss, steps))
+    ms["backward"] = _seconds(backward, steps) - ms["loss"]
+    backward()  # gradients for the optimizer's timing
+    ms["optimizer"] = _seconds(step, steps)
+    ms["snapshot"] = _seconds(snapshot.save, steps)
+    ms["validation"] = _seconds(lambda: validation.nll(block), max(steps // 5, 1)) / \
+        VALIDATION_INTERVAL
+    ms = {part: 1000 * seconds for part, seconds in ms.items()}
+    iteration = sum(ms[p] for p in ("loss", "backward", "optimizer", "snapshot", "validation"))
+    forward_ms = 1000 * _seconds(forward_passes, steps)
+    with profile(activities=[ProfilerActivity.CPU], with_flops=True) as profiler:
+        backward()
+    flops = sum(event.flops for event in profiler.key_averages() if event.flops)
+    row = dict(d=d, hidden=list(hidden), batch_size=batch_size, threads=torch.get_num_threads(),
+               iteration_ms=iteration, **{f"{p}_ms": v for p, v in ms.items()},
+               forward_passes_ms=forward_ms, iteration_over_forward=iteration / forward_ms,
+               gflop_per_iteration=flops / 1e9,
+               gflops=flops / 1e9 / ((ms["loss"] + ms["backward"]) / 1000),
+               mm_gflops=_mm_rate(batch_size, hidden, steps))
+    print(f"  training d={d} hidden={hidden}: " + ", ".join(
+        f"{k} {v:.3g}" for k, v in row.items() if isinstance(v, float)), flush=True)
+    return row
+
+
+def run(settings):
+    """Every (d, network) of the settings; one row each."""
+    return [measure(d, tuple(hidden), settings)
+            for hidden in settings["networks"] for d in settings["dims"]]
+
+
+def table(rows):
+    lines = ["Milliseconds per training iteration and its parts (float32, 3 RK4 steps, one "
+             "Hutchinson probe), against 12 plain forward passes of the network on the batch; "
+             "GFLOP/s are the profiler's matrix-multiply FLOPs over loss + backward, beside "
+             "torch.mm at the network's shape:", "",
+             "| d | network | batch | threads | iteration | solve only | loss | backward | "
+             "optimizer | snapshot | validation | 12 forward passes | iteration / 12 passes | "
+             "GFLOP per iteration | GFLOP/s | torch.mm GFLOP/s |",
+             "|" + "---|" * 16]
+    lines += [f"| {r['d']} | {tuple(r['hidden'])} | {r['batch_size']} | {r['threads']} | "
+              f"{r['iteration_ms']:.1f} | {r['solve_ms']:.1f} | {r['loss_ms']:.1f} | "
+              f"{r['backward_ms']:.1f} | {r['optimizer_ms']:.2f} | {r['snapshot_ms']:.2f} | "
+              f"{r['validation_ms']:.2f} | {r['forward_passes_ms']:.1f} | "
+              f"{r['iteration_over_forward']:.1f} | {r['gflop_per_iteration']:.2f} | "
+              f"{r['gflops']:.1f} | {r['mm_gflops']:.1f} |" for r in rows]
+    return "\n".join(lines)
