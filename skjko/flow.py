@@ -79,8 +79,11 @@ class BlockFlow(nn.Module):
             x, _ = block(x, trace=None)
         return x
 
-    def inverse(self, z: torch.Tensor) -> torch.Tensor:
-        """Latent → data: the blocks solved backwards, last block first."""
+    def inverse(self, z: torch.Tensor, tolerance: float = None) -> torch.Tensor:
+        """Latent → data: the blocks solved backwards, last block first.
+
+        ``tolerance`` is passed to each :meth:`ODEBlock.inverse`.
+        """
         for block in reversed(self.blocks):
-            z = block.inverse(z)
+            z = block.inverse(z, tolerance)
         return z if self.input_map is None else self.input_map.inverse(z)

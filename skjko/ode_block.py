@@ -155,8 +155,12 @@ class ODEBlock(nn.Module):
         y, int_div, *integrals = self._solve(dynamics, (x, zeros, *(zeros for _ in integrands)), x)
         return y, int_div, dict(zip(integrands, integrals))
 
-    def inverse(self, y: torch.Tensor) -> torch.Tensor:
+    def inverse(self, y: torch.Tensor, tolerance: float = None) -> torch.Tensor:
         """Invert the block's discrete map: T⁻¹(y), shape (n, d) to (n, d).
+
+        ``tolerance`` is the largest residual of each inverted RK4 step,
+        relative to 1 + |target|; None solves to 100 ulps, so that
+        ``inverse(forward(x))`` recovers ``x`` to round-off.
 
         ``T`` is ``n_steps`` RK4 steps. Each step F is undone by solving
         ``F(x) = y`` row by row, started from one RK4 step backwards in time:
@@ -171,7 +175,8 @@ class ODEBlock(nn.Module):
         for i in reversed(range(self.n_steps)):
             step = grid[i:i + 2]
             rk4_step = lambda x: odeint(dynamics, x, step, method="rk4")[-1]  # noqa: E731
-            y = _solve_fixed_point(rk4_step, y, odeint(dynamics, y, step.flip(0), method="rk4")[-1])
+            y = _solve_fixed_point(rk4_step, y, odeint(dynamics, y, step.flip(0), method="rk4")[-1],
+                                   tolerance=tolerance)
         return y
 
 
@@ -185,7 +190,8 @@ def _row_jacobians(step, x):
     return torch.stack(rows, dim=1)
 
 
-def _solve_fixed_point(step, target, x, max_newton=10, max_anderson=20, history=5):
+def _solve_fixed_point(step, target, x, max_newton=10, max_anderson=20, history=5,
+                       tolerance=None):
     """Rows x with step(x) = target, starting from ``x``.
 
     First the iteration ``x ← x + (target − step(x))`` with Anderson mixing of
@@ -197,7 +203,8 @@ def _solve_fixed_point(step, target, x, max_newton=10, max_anderson=20, history=
     Newton update that does not reduce a row's residual is refused and the
     row keeps its best value.
     """
-    tolerance = 100 * torch.finfo(target.dtype).eps
+    if tolerance is None:
+        tolerance = 100 * torch.finfo(target.dtype).eps
     scale = 1 + target.abs()
     iterates, residuals = [], []
     for _ in range(max_anderson):

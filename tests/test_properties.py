@@ -122,7 +122,7 @@ def test_fit_and_predict_work_in_chunks_of_batch_size(monkeypatch):
     monkeypatch.setattr(ODEBlock, "path_integrals", lambda self, x, *a, **k: largest.append(len(x))
                         or path_integrals(self, x, *a, **k))
     monkeypatch.setattr(ODEBlock, "inverse",
-                        lambda self, y: largest.append(len(y)) or inverse(self, y))
+                        lambda self, y, *a: largest.append(len(y)) or inverse(self, y, *a))
     X = np.random.default_rng(0).normal(size=(3000, 3))
     model = JKOFlowDensity(**{**TINY, "max_iter": 10, "batch_size": 128,
                               "early_stopping": True, "validation_interval": 5}).fit(X)
