@@ -5,10 +5,10 @@ whose other cores are busy, two threads that each get part of a core wait on
 one another much of the time: a training step of the defaults took up to 38
 times as long with two threads beside busy processes as with one, while one
 thread beside one busy process ran at its idle speed (``benchmarks/RESULTS.md``,
-measured by the suite's ``threads`` part). 'auto' therefore looks at how busy the machine is before a fit and
-uses no more threads than there are idle cores. It is not the default: the
-thread count changes how sums are rounded, so a load-dependent count would
-make the same seed give different models.
+measured by the suite's ``threads`` part). 'auto' therefore looks at how busy
+the machine is before a fit and uses no more threads than there are idle cores.
+It is not the default: the thread count changes how sums are rounded, so a
+load-dependent count would make the same seed give different models.
 """
 
 import math

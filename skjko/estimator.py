@@ -472,9 +472,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
                              f"{self.validation_fraction} leave {U.shape[0] - n_val} and {n_val}.")
         if weight is None:
             return (*train_test_split(U, test_size=n_val, random_state=seed), None, None)
-        U_train, U_val, w_train, w_val = train_test_split(U, weight, test_size=n_val,
-                                                          random_state=seed)
-        return U_train, U_val, w_train, w_val
+        return tuple(train_test_split(U, weight, test_size=n_val, random_state=seed))
 
     def _validated_architecture(self):
         sizes = tuple(self.hidden_sizes)

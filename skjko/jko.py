@@ -127,7 +127,7 @@ def jko_loss(block: ODEBlock, x: torch.Tensor, h: float, transport_cost: str = "
                             else ((y - x) ** 2).sum(dim=1), weight)
     loss = kl_loss + w2_loss / (2 * h)
     if "hjb" in integrals:
-        loss = loss + alpha_hjb * integrals["hjb"].mean()
+        loss = loss + alpha_hjb * weighted_mean(integrals["hjb"], weight)
     return loss, kl_loss, w2_loss
 
 
