@@ -1,5 +1,6 @@
 """skjko: scikit-learn density estimation with JKO-iFlow normalizing flows."""
 
+from .conditional import JKOFlowConditionalDensity
 from .divergence import (AutogradTrace, ExactTrace, HutchinsonTrace, divergence_exact,
                          divergence_hutchinson)
 from .estimator import JKOFlowDensity
@@ -19,6 +20,7 @@ __all__ = [
     "ExactTrace",
     "HutchinsonTrace",
     "InputMap",
+    "JKOFlowConditionalDensity",
     "JKOFlowDensity",
     "JKOFlowOutlierDetector",
     "ODEBlock",

@@ -69,9 +69,17 @@ class HutchinsonTrace:
         self.probe = probe
 
     @classmethod
-    def rademacher(cls, x: torch.Tensor) -> "HutchinsonTrace":
-        """A fresh ±1 probe shaped like the batch ``x``: the estimate of lowest variance."""
-        return cls(rademacher_like(x))
+    def rademacher(cls, x: torch.Tensor, n_context: int = 0) -> "HutchinsonTrace":
+        """A fresh ±1 probe shaped like the batch ``x``: the estimate of lowest variance.
+
+        The last ``n_context`` columns (a context the field does not move) get
+        zeros: their rows of the Jacobian vanish, and probing them would only
+        add the variance of the cross terms.
+        """
+        probe = rademacher_like(x)
+        if n_context:
+            probe[:, probe.shape[1] - n_context:] = 0
+        return cls(probe)
 
     def __call__(self, velocity, x, t):
         if self.probe.shape != x.shape:

@@ -46,8 +46,330 @@ def _exact_trace(batch):
     return ExactTrace()
 
 
+class _JKOFlowBase(BaseEstimator):
+    """What every JKO-flow estimator shares: its parameters and the block-wise fit.
+
+    A fit trains one :class:`~skjko.flow.BlockFlow` on a state matrix whose
+    last ``n_context`` columns are a context the blocks read but never move:
+    none for :class:`JKOFlowDensity`, the conditioning features for
+    :class:`~skjko.JKOFlowConditionalDensity`. Parameters are documented on
+    :class:`JKOFlowDensity`.
+    """
+
+    _parameter_constraints: dict = {
+        "h": [Interval(Real, 0, None, closed="neither")],
+        "h_growth": [Interval(Real, 0, None, closed="neither")],
+        "h_max": [Interval(Real, 0, None, closed="neither")],
+        "n_blocks": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
+        "velocity": [StrOptions({"mlp", "potential"})],
+        "alpha_hjb": [Interval(Real, 0, None, closed="left")],
+        "hidden_sizes": ["array-like"],
+        "n_steps": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate_schedule": [StrOptions(set(LEARNING_RATE_SCHEDULES))],
+        "training_divergence": [StrOptions({"hutchinson", "exact"})],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "noise_std": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
+        "early_stopping": [StrOptions({"auto"}), "boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "validation_interval": [Interval(Integral, 1, None, closed="left")],
+        "n_blocks_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_reparam": [Interval(Integral, 0, None, closed="left")],
+        "eta": [Interval(Real, 0, 1, closed="right")],
+        "n_refine": [Interval(Integral, 0, None, closed="left")],
+        "whiten": ["boolean"],
+        "warm_start": ["boolean"],
+        "device": [str, torch.device],
+        "n_threads": [None, StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, *, h=1.0, h_growth=1.4, h_max=5.0, n_blocks=8, tol="auto",
+                 velocity="mlp", alpha_hjb=0.0, hidden_sizes=(128, 128), n_steps="auto",
+                 max_iter=1000, batch_size=1000, learning_rate=5e-3,
+                 learning_rate_schedule="cosine", training_divergence="hutchinson",
+                 weight_decay=0.0,
+                 noise_std="auto", early_stopping="auto", validation_fraction=0.1,
+                 n_iter_no_change=5, validation_interval=25, n_blocks_no_change=1, n_reparam=0,
+                 eta=0.5, n_refine=0, whiten=False, warm_start=False, device="auto",
+                 n_threads=None, random_state=None, verbose=0):
+        self.h = h
+        self.h_growth = h_growth
+        self.h_max = h_max
+        self.n_blocks = n_blocks
+        self.tol = tol
+        self.velocity = velocity
+        self.alpha_hjb = alpha_hjb
+        self.hidden_sizes = hidden_sizes
+        self.n_steps = n_steps
+        self.max_iter = max_iter
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_schedule = learning_rate_schedule
+        self.training_divergence = training_divergence
+        self.weight_decay = weight_decay
+        self.noise_std = noise_std
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.validation_interval = validation_interval
+        self.n_blocks_no_change = n_blocks_no_change
+        self.n_reparam = n_reparam
+        self.eta = eta
+        self.n_refine = n_refine
+        self.whiten = whiten
+        self.warm_start = warm_start
+        self.device = device
+        self.n_threads = n_threads
+        self.random_state = random_state
+        self.verbose = verbose
+
+
+    def _fit_flow(self, X, sample_weight, n_context, continuing):
+        """Train the flow on the validated state rows ``X`` (n_samples, n_features).
+
+        Its last ``n_context`` columns are the context. ``continuing``: warm start
+        from ``flow_``. Returns self.
+        """
+        X, weight = _rows_and_weights(X, sample_weight)
+        hidden_sizes = self._validated_architecture(n_context)
+        device = resolve_device(self.device)
+        # Everything fitted is built aside and assigned at the end: a fit that
+        # fails half-way leaves the fitted model as it was.
+        if continuing:
+            self._check_same_architecture(hidden_sizes)
+            flow = copy.deepcopy(self.flow_).cpu()  # its input map maps X on the CPU below
+            history = list(self.history_)
+            grow = self.stop_reason_ in ("n_blocks", "interrupted")
+            # The first fit's split: continued blocks never validate on rows they trained on.
+            seed = getattr(self, "_split_seed", None)
+        else:
+            flow = BlockFlow(input_map=InputMap.from_data(X, self.whiten, weight, n_context),
+                             n_context=n_context)
+            history, grow, seed = [], True, None
+        if seed is None:  # a new fit, or one pickled before the split seed was kept
+            seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        U = flow.input_map(torch.as_tensor(X, dtype=torch.float64))[0].numpy()
+        X_train, X_val, w_train, w_val = self._validation_split(U, weight, seed)
+        n_effective = X_train.shape[0] if w_train is None else w_train.sum()**2 / (w_train**2).sum()
+        noise_std = self._noise_std(n_effective, X_train.shape[1], validated=X_val is not None)
+        tol = self._tol(validated=X_val is not None)
+        n_steps = self._n_steps()
+        as_tensor = lambda a: None if a is None else torch.tensor(  # noqa: E731
+            a, dtype=torch.float32, device=device)
+        flow.to(device).blocks.float().requires_grad_(True)  # the input map stays float64
+        trainer = JKOTrainer(
+            flow, history, as_tensor(X_train),
+            as_tensor(X_val), TrainingSettings(
+                max_iter=self.max_iter, batch_size=self.batch_size,
+                learning_rate=self.learning_rate, n_iter_no_change=self.n_iter_no_change,
+                validation_interval=self.validation_interval,
+                transport_cost=self._transport_cost(), alpha_hjb=self.alpha_hjb,
+                weight_decay=self.weight_decay, noise_std=noise_std,
+                schedule=LEARNING_RATE_SCHEDULES[self.learning_rate_schedule],
+                trace=self._training_trace(n_context), n_context=n_context),
+            self.verbose, weight=as_tensor(w_train), weight_val=as_tensor(w_val),
+            rounds_done=getattr(self, "_rounds_done", None) if continuing else None)
+        stop_reason = self.stop_reason_ if continuing else "n_blocks"
+        cuda_devices = [device] if device.type == "cuda" else []
+        n_threads = resolve_n_threads(self.n_threads)
+        with torch.random.fork_rng(devices=cuda_devices), torch_threads(n_threads):
+            # Offset by the rounds so far: a warm-started fit draws fresh batches and probes.
+            torch.manual_seed(seed + len(history))
+            try:
+                if grow:
+                    stop_reason = trainer.grow(
+                        self.n_blocks, self.h, self.h_growth, self.h_max, tol,
+                        self.n_blocks_no_change,
+                        lambda: self._make_velocity(X.shape[1] - n_context, hidden_sizes,
+                                                    n_context).to(device),
+                        n_steps)
+                self._run_rounds(trainer)
+            except KeyboardInterrupt:
+                warnings.warn(f"fit interrupted: kept the {len(trainer.flow)} finished "
+                              "block(s); the model is usable.", UserWarning)
+                stop_reason = "interrupted"
+        # Evaluate in float64: scores must not depend on how rows are batched.
+        self.flow_ = trainer.flow.double().eval().requires_grad_(False)
+        self.step_sizes_ = trainer.step_sizes
+        self.history_ = trainer.history
+        self.stop_reason_ = stop_reason
+        self.tol_ = tol
+        self.noise_std_ = noise_std
+        self.n_steps_ = n_steps
+        self.early_stopping_ = X_val is not None
+        self._split_seed = seed
+        self._rounds_done = dict(trainer.rounds_done)
+        self.n_blocks_ = len(self.flow_)
+        self.n_iter_ = sum(record["n_iter"] for record in self.history_)
+        self.device_ = device
+        self.n_threads_ = n_threads
+        self._architecture = (self.velocity, hidden_sizes, n_steps)
+        return self
+
+    def _check_same_architecture(self, hidden_sizes):
+        """warm_start continues the fitted blocks: their network must not have changed."""
+        fitted = getattr(self, "_architecture", None)
+        requested = (self.velocity, hidden_sizes, self._n_steps())
+        if fitted is not None and fitted != requested:
+            names = ("velocity", "hidden_sizes", "n_steps")
+            changed = ", ".join(f"{name} {old!r} -> {new!r}" for name, old, new
+                                in zip(names, fitted, requested) if old != new)
+            raise ValueError(f"warm_start=True continues the fitted blocks, but {changed}; "
+                             "set warm_start=False to fit a new flow.")
+
+    def _run_rounds(self, trainer):
+        """The papers' improvement rounds: reparametrization, then refinement."""
+        for _ in range(self.n_reparam):
+            trainer.reparametrize(self.eta)
+        for _ in range(self.n_refine):
+            trainer.refine()
+
+    def _validation_split(self, U, weight, seed):
+        """Training and validation rows and their weights (None when early stopping is off)."""
+        n_val = int(np.ceil(self.validation_fraction * U.shape[0]))
+        too_few = n_val < 2 or U.shape[0] - n_val < 2
+        enabled = not too_few if self.early_stopping == "auto" else self.early_stopping
+        if not enabled:
+            return U, None, weight, None
+        if too_few:
+            raise ValueError(f"early_stopping needs at least 2 training and 2 validation rows; "
+                             f"{U.shape[0]} rows with validation_fraction="
+                             f"{self.validation_fraction} leave {U.shape[0] - n_val} and {n_val}.")
+        if weight is None:
+            return (*train_test_split(U, test_size=n_val, random_state=seed), None, None)
+        return tuple(train_test_split(U, weight, test_size=n_val, random_state=seed))
+
+    def _validated_architecture(self, n_context=0):
+        sizes = tuple(self.hidden_sizes)
+        if not sizes or not all(isinstance(s, Integral) and s >= 1 for s in sizes):
+            raise ValueError("hidden_sizes must be a non-empty sequence of positive integers, "
+                             f"got {self.hidden_sizes!r}.")
+        if self.alpha_hjb > 0 and self.velocity != "potential":
+            raise ValueError("alpha_hjb > 0 needs velocity='potential': the HJB residual is "
+                             "defined for a potential Φ.")
+        if self.velocity == "potential" and n_context:
+            raise ValueError("velocity='potential' has no conditional form yet: a conditional "
+                             "density needs velocity='mlp'.")
+        if self.velocity == "potential" and len(set(sizes)) > 1:
+            raise ValueError("velocity='potential' is a ResNet of equal-width layers: "
+                             f"hidden_sizes must repeat one width, got {self.hidden_sizes!r}.")
+        return sizes
+
+    def _tol(self, validated):
+        """'auto': with validation data, validation alone decides when growth stops."""
+        if self.tol == "auto":
+            return 0.0 if validated else AUTO_TOL_UNVALIDATED
+        return self.tol
+
+    def _n_steps(self):
+        if self.n_steps == "auto":
+            return 8 if self.velocity == "potential" else 3
+        return self.n_steps
+
+    def _noise_std(self, n_samples, n_features, validated):
+        """'auto': a fraction of Scott's kernel bandwidth n^(-1/(d+4)) in standardized units."""
+        if self.noise_std == "auto":
+            fraction = AUTO_NOISE_FRACTION if validated else AUTO_NOISE_FRACTION_UNVALIDATED
+            return fraction * n_samples ** (-1.0 / (n_features + 4))
+        return float(self.noise_std)
+
+    def _transport_cost(self):
+        # JKO-Flow keeps OT-Flow's kinetic energy as the proximal term; its paths stay
+        # straight enough for a few RK4 steps, where the endpoint cost let them bend.
+        return "path" if self.velocity == "potential" else "endpoint"
+
+    def _training_trace(self, n_context=0):
+        """The divergence of the training loss, as a function of the batch."""
+        # The potential's closed-form trace of −∇²Φ costs less than a probe: it never probes.
+        if self.training_divergence == "exact" or self.velocity == "potential":
+            return _exact_trace
+        return partial(HutchinsonTrace.rademacher, n_context=n_context)
+
+    def _make_velocity(self, n_features, hidden_sizes, n_context=0):
+        if self.velocity == "potential":
+            return PotentialVelocity(n_features, width=hidden_sizes[0],
+                                     n_layers=max(2, len(hidden_sizes)))
+        return VelocityMLP(n_features, hidden_sizes, n_context=n_context)
+
+    @property
+    def mean_(self):
+        """ndarray of shape (n_features,): per-feature mean of the input map."""
+        return self.flow_.input_map.mean.cpu().numpy()
+
+    @property
+    def scale_(self):
+        """ndarray of shape (n_features,): per-feature standard deviation of the input map."""
+        return self.flow_.input_map.scale.cpu().numpy()
+
+    @property
+    def whitening_(self):
+        """ndarray of shape (n_features, n_features) or None: the input map's whitening."""
+        whitening = self.flow_.input_map.whitening
+        return None if whitening is None else whitening.cpu().numpy()
+
+    def _in_chunks(self, function, rows):
+        """Apply a torch function to ``rows`` chunk by chunk; float64 ndarray out.
+
+        Besides the input and the output, memory grows with ``batch_size``,
+        not with the number of rows.
+        """
+        outputs = []
+        with torch.no_grad():
+            for start in range(0, rows.shape[0], self.batch_size):
+                chunk = torch.tensor(rows[start:start + self.batch_size], dtype=torch.float64,
+                                     device=self.device_)
+                outputs.append(function(chunk).cpu().numpy())
+        return np.concatenate(outputs)
+
+
+    def to(self, device):
+        """Move the fitted flow to another device, in place, as ``nn.Module.to`` does.
+
+        Later ``score_samples``, ``transform``, ``inverse_transform`` and
+        ``sample`` run there. The ``device`` parameter (where ``fit`` trains)
+        is left as it is.
+
+        Parameters
+        ----------
+        device : {'auto', 'cpu', 'cuda', 'cuda:N'} or torch.device
+
+        Returns
+        -------
+        self : estimator
+            The estimator, with ``device_`` the new device.
+        """
+        check_is_fitted(self)
+        self.device_ = resolve_device(device)
+        self.flow_.to(self.device_)
+        return self
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # a copy: object.__getstate__ gives __dict__ itself
+        if "flow_" in state and self.device_.type != "cpu":
+            # Pickles hold CPU tensors so they load on machines without CUDA.
+            state["flow_"] = copy.deepcopy(self.flow_).cpu()
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        device = getattr(self, "device_", None)
+        if device is None or not hasattr(self, "flow_"):
+            return
+        if device.type == "cuda" and not torch.cuda.is_available():
+            warnings.warn(f"This model was fitted on {device}, which is not available here; "
+                          "it was loaded on the CPU.", UserWarning)
+            self.device_ = torch.device("cpu")
+        self.flow_.to(self.device_)
+
+
 class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerMixin,
-                     BaseEstimator):
+                     _JKOFlowBase):
     """Density estimation with a JKO-iFlow normalizing flow.
 
     The flow is a chain of neural-ODE blocks ``T_k(x) = x(1)``, ``dx/dt = f_k(x)``
@@ -270,78 +592,6 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
     (3,)
     """
 
-    _parameter_constraints: dict = {
-        "h": [Interval(Real, 0, None, closed="neither")],
-        "h_growth": [Interval(Real, 0, None, closed="neither")],
-        "h_max": [Interval(Real, 0, None, closed="neither")],
-        "n_blocks": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
-        "velocity": [StrOptions({"mlp", "potential"})],
-        "alpha_hjb": [Interval(Real, 0, None, closed="left")],
-        "hidden_sizes": ["array-like"],
-        "n_steps": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "learning_rate_schedule": [StrOptions(set(LEARNING_RATE_SCHEDULES))],
-        "training_divergence": [StrOptions({"hutchinson", "exact"})],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "noise_std": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
-        "early_stopping": [StrOptions({"auto"}), "boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "validation_interval": [Interval(Integral, 1, None, closed="left")],
-        "n_blocks_no_change": [Interval(Integral, 1, None, closed="left")],
-        "n_reparam": [Interval(Integral, 0, None, closed="left")],
-        "eta": [Interval(Real, 0, 1, closed="right")],
-        "n_refine": [Interval(Integral, 0, None, closed="left")],
-        "whiten": ["boolean"],
-        "warm_start": ["boolean"],
-        "device": [str, torch.device],
-        "n_threads": [None, StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
-    }
-
-    def __init__(self, *, h=1.0, h_growth=1.4, h_max=5.0, n_blocks=8, tol="auto",
-                 velocity="mlp", alpha_hjb=0.0, hidden_sizes=(128, 128), n_steps="auto",
-                 max_iter=1000, batch_size=1000, learning_rate=5e-3,
-                 learning_rate_schedule="cosine", training_divergence="hutchinson",
-                 weight_decay=0.0,
-                 noise_std="auto", early_stopping="auto", validation_fraction=0.1,
-                 n_iter_no_change=5, validation_interval=25, n_blocks_no_change=1, n_reparam=0,
-                 eta=0.5, n_refine=0, whiten=False, warm_start=False, device="auto",
-                 n_threads=None, random_state=None, verbose=0):
-        self.h = h
-        self.h_growth = h_growth
-        self.h_max = h_max
-        self.n_blocks = n_blocks
-        self.tol = tol
-        self.velocity = velocity
-        self.alpha_hjb = alpha_hjb
-        self.hidden_sizes = hidden_sizes
-        self.n_steps = n_steps
-        self.max_iter = max_iter
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_schedule = learning_rate_schedule
-        self.training_divergence = training_divergence
-        self.weight_decay = weight_decay
-        self.noise_std = noise_std
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.validation_interval = validation_interval
-        self.n_blocks_no_change = n_blocks_no_change
-        self.n_reparam = n_reparam
-        self.eta = eta
-        self.n_refine = n_refine
-        self.whiten = whiten
-        self.warm_start = warm_start
-        self.device = device
-        self.n_threads = n_threads
-        self.random_state = random_state
-        self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, sample_weight=None):
@@ -367,191 +617,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         continuing = self.warm_start and hasattr(self, "flow_")
         X = validate_data(self, check_2d(X), dtype=FLOAT_DTYPES, ensure_min_samples=2,
                           reset=not continuing)
-        X, weight = _rows_and_weights(X, sample_weight)
-        hidden_sizes = self._validated_architecture()
-        device = resolve_device(self.device)
-        # Everything fitted is built aside and assigned at the end: a fit that
-        # fails half-way leaves the fitted model as it was.
-        if continuing:
-            self._check_same_architecture(hidden_sizes)
-            flow = copy.deepcopy(self.flow_).cpu()  # its input map maps X on the CPU below
-            history = list(self.history_)
-            grow = self.stop_reason_ in ("n_blocks", "interrupted")
-            # The first fit's split: continued blocks never validate on rows they trained on.
-            seed = getattr(self, "_split_seed", None)
-        else:
-            flow = BlockFlow(input_map=InputMap.from_data(X, self.whiten, weight))
-            history, grow, seed = [], True, None
-        if seed is None:  # a new fit, or one pickled before the split seed was kept
-            seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        U = flow.input_map(torch.as_tensor(X, dtype=torch.float64))[0].numpy()
-        X_train, X_val, w_train, w_val = self._validation_split(U, weight, seed)
-        n_effective = X_train.shape[0] if w_train is None else w_train.sum()**2 / (w_train**2).sum()
-        noise_std = self._noise_std(n_effective, X_train.shape[1], validated=X_val is not None)
-        tol = self._tol(validated=X_val is not None)
-        n_steps = self._n_steps()
-        as_tensor = lambda a: None if a is None else torch.tensor(  # noqa: E731
-            a, dtype=torch.float32, device=device)
-        flow.to(device).blocks.float().requires_grad_(True)  # the input map stays float64
-        trainer = JKOTrainer(
-            flow, history, as_tensor(X_train),
-            as_tensor(X_val), TrainingSettings(
-                max_iter=self.max_iter, batch_size=self.batch_size,
-                learning_rate=self.learning_rate, n_iter_no_change=self.n_iter_no_change,
-                validation_interval=self.validation_interval,
-                transport_cost=self._transport_cost(), alpha_hjb=self.alpha_hjb,
-                weight_decay=self.weight_decay, noise_std=noise_std,
-                schedule=LEARNING_RATE_SCHEDULES[self.learning_rate_schedule],
-                trace=self._training_trace()),
-            self.verbose, weight=as_tensor(w_train), weight_val=as_tensor(w_val),
-            rounds_done=getattr(self, "_rounds_done", None) if continuing else None)
-        stop_reason = self.stop_reason_ if continuing else "n_blocks"
-        cuda_devices = [device] if device.type == "cuda" else []
-        n_threads = resolve_n_threads(self.n_threads)
-        with torch.random.fork_rng(devices=cuda_devices), torch_threads(n_threads):
-            # Offset by the rounds so far: a warm-started fit draws fresh batches and probes.
-            torch.manual_seed(seed + len(history))
-            try:
-                if grow:
-                    stop_reason = trainer.grow(
-                        self.n_blocks, self.h, self.h_growth, self.h_max, tol,
-                        self.n_blocks_no_change,
-                        lambda: self._make_velocity(X.shape[1], hidden_sizes).to(device),
-                        n_steps)
-                self._run_rounds(trainer)
-            except KeyboardInterrupt:
-                warnings.warn(f"fit interrupted: kept the {len(trainer.flow)} finished "
-                              "block(s); the model is usable.", UserWarning)
-                stop_reason = "interrupted"
-        # Evaluate in float64: scores must not depend on how rows are batched.
-        self.flow_ = trainer.flow.double().eval().requires_grad_(False)
-        self.step_sizes_ = trainer.step_sizes
-        self.history_ = trainer.history
-        self.stop_reason_ = stop_reason
-        self.tol_ = tol
-        self.noise_std_ = noise_std
-        self.n_steps_ = n_steps
-        self.early_stopping_ = X_val is not None
-        self._split_seed = seed
-        self._rounds_done = dict(trainer.rounds_done)
-        self.n_blocks_ = len(self.flow_)
-        self.n_iter_ = sum(record["n_iter"] for record in self.history_)
-        self.device_ = device
-        self.n_threads_ = n_threads
-        self._architecture = (self.velocity, hidden_sizes, n_steps)
-        return self
-
-    def _check_same_architecture(self, hidden_sizes):
-        """warm_start continues the fitted blocks: their network must not have changed."""
-        fitted = getattr(self, "_architecture", None)
-        requested = (self.velocity, hidden_sizes, self._n_steps())
-        if fitted is not None and fitted != requested:
-            names = ("velocity", "hidden_sizes", "n_steps")
-            changed = ", ".join(f"{name} {old!r} -> {new!r}" for name, old, new
-                                in zip(names, fitted, requested) if old != new)
-            raise ValueError(f"warm_start=True continues the fitted blocks, but {changed}; "
-                             "set warm_start=False to fit a new flow.")
-
-    def _run_rounds(self, trainer):
-        """The papers' improvement rounds: reparametrization, then refinement."""
-        for _ in range(self.n_reparam):
-            trainer.reparametrize(self.eta)
-        for _ in range(self.n_refine):
-            trainer.refine()
-
-    def _validation_split(self, U, weight, seed):
-        """Training and validation rows and their weights (None when early stopping is off)."""
-        n_val = int(np.ceil(self.validation_fraction * U.shape[0]))
-        too_few = n_val < 2 or U.shape[0] - n_val < 2
-        enabled = not too_few if self.early_stopping == "auto" else self.early_stopping
-        if not enabled:
-            return U, None, weight, None
-        if too_few:
-            raise ValueError(f"early_stopping needs at least 2 training and 2 validation rows; "
-                             f"{U.shape[0]} rows with validation_fraction="
-                             f"{self.validation_fraction} leave {U.shape[0] - n_val} and {n_val}.")
-        if weight is None:
-            return (*train_test_split(U, test_size=n_val, random_state=seed), None, None)
-        return tuple(train_test_split(U, weight, test_size=n_val, random_state=seed))
-
-    def _validated_architecture(self):
-        sizes = tuple(self.hidden_sizes)
-        if not sizes or not all(isinstance(s, Integral) and s >= 1 for s in sizes):
-            raise ValueError("hidden_sizes must be a non-empty sequence of positive integers, "
-                             f"got {self.hidden_sizes!r}.")
-        if self.alpha_hjb > 0 and self.velocity != "potential":
-            raise ValueError("alpha_hjb > 0 needs velocity='potential': the HJB residual is "
-                             "defined for a potential Φ.")
-        if self.velocity == "potential" and len(set(sizes)) > 1:
-            raise ValueError("velocity='potential' is a ResNet of equal-width layers: "
-                             f"hidden_sizes must repeat one width, got {self.hidden_sizes!r}.")
-        return sizes
-
-    def _tol(self, validated):
-        """'auto': with validation data, validation alone decides when growth stops."""
-        if self.tol == "auto":
-            return 0.0 if validated else AUTO_TOL_UNVALIDATED
-        return self.tol
-
-    def _n_steps(self):
-        if self.n_steps == "auto":
-            return 8 if self.velocity == "potential" else 3
-        return self.n_steps
-
-    def _noise_std(self, n_samples, n_features, validated):
-        """'auto': a fraction of Scott's kernel bandwidth n^(-1/(d+4)) in standardized units."""
-        if self.noise_std == "auto":
-            fraction = AUTO_NOISE_FRACTION if validated else AUTO_NOISE_FRACTION_UNVALIDATED
-            return fraction * n_samples ** (-1.0 / (n_features + 4))
-        return float(self.noise_std)
-
-    def _transport_cost(self):
-        # JKO-Flow keeps OT-Flow's kinetic energy as the proximal term; its paths stay
-        # straight enough for a few RK4 steps, where the endpoint cost let them bend.
-        return "path" if self.velocity == "potential" else "endpoint"
-
-    def _training_trace(self):
-        """The divergence of the training loss, as a function of the batch."""
-        # The potential's closed-form trace of −∇²Φ costs less than a probe: it never probes.
-        if self.training_divergence == "exact" or self.velocity == "potential":
-            return _exact_trace
-        return HutchinsonTrace.rademacher
-
-    def _make_velocity(self, n_features, hidden_sizes):
-        if self.velocity == "potential":
-            return PotentialVelocity(n_features, width=hidden_sizes[0],
-                                     n_layers=max(2, len(hidden_sizes)))
-        return VelocityMLP(n_features, hidden_sizes)
-
-    @property
-    def mean_(self):
-        """ndarray of shape (n_features,): per-feature mean of the input map."""
-        return self.flow_.input_map.mean.cpu().numpy()
-
-    @property
-    def scale_(self):
-        """ndarray of shape (n_features,): per-feature standard deviation of the input map."""
-        return self.flow_.input_map.scale.cpu().numpy()
-
-    @property
-    def whitening_(self):
-        """ndarray of shape (n_features, n_features) or None: the input map's whitening."""
-        whitening = self.flow_.input_map.whitening
-        return None if whitening is None else whitening.cpu().numpy()
-
-    def _in_chunks(self, function, rows):
-        """Apply a torch function to ``rows`` chunk by chunk; float64 ndarray out.
-
-        Besides the input and the output, memory grows with ``batch_size``,
-        not with the number of rows.
-        """
-        outputs = []
-        with torch.no_grad():
-            for start in range(0, rows.shape[0], self.batch_size):
-                chunk = torch.tensor(rows[start:start + self.batch_size], dtype=torch.float64,
-                                     device=self.device_)
-                outputs.append(function(chunk).cpu().numpy())
-        return np.concatenate(outputs)
+        return self._fit_flow(X, sample_weight, n_context=0, continuing=continuing)
 
     def score_samples(self, X):
         """Exact log-density of each row under the fitted flow.
@@ -660,26 +726,6 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         return self._in_chunks(partial(self.flow_.inverse, tolerance=SAMPLE_TOLERANCE),
                                rng.standard_normal((n_samples, self.n_features_in_)))
 
-    def to(self, device):
-        """Move the fitted flow to another device, in place, as ``nn.Module.to`` does.
-
-        Later ``score_samples``, ``transform``, ``inverse_transform`` and
-        ``sample`` run there. The ``device`` parameter (where ``fit`` trains)
-        is left as it is.
-
-        Parameters
-        ----------
-        device : {'auto', 'cpu', 'cuda', 'cuda:N'} or torch.device
-
-        Returns
-        -------
-        self : JKOFlowDensity
-            The estimator, with ``device_`` the new device.
-        """
-        check_is_fitted(self)
-        self.device_ = resolve_device(device)
-        self.flow_.to(self.device_)
-        return self
 
     @property
     def _n_features_out(self):
@@ -690,24 +736,6 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
-
-    def __getstate__(self):
-        state = dict(super().__getstate__())  # a copy: object.__getstate__ gives __dict__ itself
-        if "flow_" in state and self.device_.type != "cpu":
-            # Pickles hold CPU tensors so they load on machines without CUDA.
-            state["flow_"] = copy.deepcopy(self.flow_).cpu()
-        return state
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        device = getattr(self, "device_", None)
-        if device is None or not hasattr(self, "flow_"):
-            return
-        if device.type == "cuda" and not torch.cuda.is_available():
-            warnings.warn(f"This model was fitted on {device}, which is not available here; "
-                          "it was loaded on the CPU.", UserWarning)
-            self.device_ = torch.device("cpu")
-        self.flow_.to(self.device_)
 
 
 def _rows_and_weights(X, sample_weight):

@@ -16,6 +16,16 @@ def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
     return -0.5 * (z * z).sum(dim=1) - 0.5 * d * math.log(2 * math.pi)
 
 
+def targets(state: torch.Tensor, n_context: int = 0) -> torch.Tensor:
+    """The columns of ``state`` (n, d) a flow moves: all but the last ``n_context``.
+
+    A conditional flow carries its context x in the state's last columns; they
+    have no latent Gaussian, so only the targets enter log N(z; 0, I).
+    """
+    # The state itself without a context: a full slice would add a node to autograd's graph.
+    return state[:, :state.shape[1] - n_context] if n_context else state
+
+
 class BlockFlow(nn.Module):
     """Composition T = T_K ∘ … ∘ T_1 ∘ A of :class:`ODEBlock` maps, data → latent.
 
@@ -27,12 +37,17 @@ class BlockFlow(nn.Module):
         A, the affine first layer (standardization, whitening) with its
         constant log-det; None for the identity. The blocks are trained on
         its output.
+    n_context : int, default=0
+        The state's last columns that are a context x rather than data: the
+        blocks read them and leave them as they are, so the flow is a density
+        of the other columns given x, log p(y | x).
     """
 
-    def __init__(self, blocks=(), input_map: InputMap = None):
+    def __init__(self, blocks=(), input_map: InputMap = None, n_context: int = 0):
         super().__init__()
         self.blocks = nn.ModuleList(blocks)
         self.input_map = input_map
+        self.n_context = n_context
 
     def __len__(self):
         return len(self.blocks)
@@ -67,9 +82,12 @@ class BlockFlow(nn.Module):
         return x, log_det
 
     def log_prob(self, x: torch.Tensor, trace=ExactTrace()) -> torch.Tensor:
-        """Exact log-density of each row of ``x`` (n, d); returns shape (n,)."""
+        """Exact log-density of each row of ``x`` (n, d); returns shape (n,).
+
+        With a context, the conditional log p(y | x) of the rows' targets.
+        """
         z, log_det = self(x, trace)
-        return standard_normal_log_prob(z) + log_det
+        return standard_normal_log_prob(targets(z, self.n_context)) + log_det
 
     def transform(self, x: torch.Tensor) -> torch.Tensor:
         """Data → latent without the log-determinant, (n, d) to (n, d)."""

@@ -7,6 +7,7 @@ in the space of the data.
 
 import numpy as np
 import torch
+from scipy.linalg import block_diag
 from sklearn.covariance import ledoit_wolf
 from torch import nn
 
@@ -22,14 +23,19 @@ class InputMap(nn.Module):
         W, applied after the standardization; None for the identity.
     unwhitening : ndarray of shape (n_features, n_features) or None
         W⁻¹, required with ``whitening``.
+    n_context : int, default=0
+        The last columns are a conditional flow's context: W must not mix them
+        with the others (block diagonal), and the log-det counts the other
+        columns only, as the density is of them given the context.
 
     Attributes
     ----------
     log_abs_det : float
-        log |det| of the map's Jacobian, the same for every row.
+        log |det| of the map's Jacobian (of its target columns), the same for
+        every row.
     """
 
-    def __init__(self, mean, scale, whitening=None, unwhitening=None):
+    def __init__(self, mean, scale, whitening=None, unwhitening=None, n_context=0):
         super().__init__()
         as_buffer = lambda a: None if a is None else torch.as_tensor(  # noqa: E731
             np.asarray(a, dtype=np.float64))
@@ -37,13 +43,14 @@ class InputMap(nn.Module):
         self.register_buffer("scale", as_buffer(scale))
         self.register_buffer("whitening", as_buffer(whitening))
         self.register_buffer("unwhitening", as_buffer(unwhitening))
-        log_abs_det = -np.log(np.asarray(scale, dtype=np.float64)).sum()
+        n_targets = len(scale) - n_context
+        log_abs_det = -np.log(np.asarray(scale, dtype=np.float64)[:n_targets]).sum()
         if whitening is not None:
-            log_abs_det += np.linalg.slogdet(whitening)[1]
+            log_abs_det += np.linalg.slogdet(np.asarray(whitening)[:n_targets, :n_targets])[1]
         self.log_abs_det = float(log_abs_det)
 
     @classmethod
-    def from_data(cls, X, whiten=False, sample_weight=None):
+    def from_data(cls, X, whiten=False, sample_weight=None, n_context=0):
         """The map that standardizes (and with ``whiten``, decorrelates) the rows of ``X``.
 
         Parameters
@@ -53,12 +60,19 @@ class InputMap(nn.Module):
             Follow the standardization by ZCA whitening (:func:`zca_whitening`).
         sample_weight : ndarray of shape (n_samples,), optional
             Positive row weights for the mean, spread and covariance.
+        n_context : int, default=0
+            The last columns are a context: whitened apart from the others.
         """
         X = X.astype(np.float64, copy=False)
         mean, scale = mean_and_scale(X, sample_weight)
         if not whiten:
-            return cls(mean, scale)
-        return cls(mean, scale, *zca_whitening((X - mean) / scale, sample_weight))
+            return cls(mean, scale, n_context=n_context)
+        U = (X - mean) / scale
+        # Whitened apart, so the targets' map does not depend on the context's values.
+        parts = [zca_whitening(part, sample_weight) for part in
+                 np.split(U, [U.shape[1] - n_context], axis=1) if part.shape[1]]
+        whitening, unwhitening = (block_diag(*matrices) for matrices in zip(*parts))
+        return cls(mean, scale, whitening, unwhitening, n_context)
 
     def forward(self, x: torch.Tensor):
         """``u`` (n, d) and the constant log-det, shape (n,), of rows ``x`` (n, d)."""

@@ -24,7 +24,7 @@ from sklearn.exceptions import ConvergenceWarning
 from tqdm.auto import tqdm
 
 from .divergence import HutchinsonTrace
-from .flow import BlockFlow, standard_normal_log_prob
+from .flow import BlockFlow, standard_normal_log_prob, targets
 from .ode_block import ODEBlock
 
 #: A validation NLL must drop by more than this (nats) to count as better.
@@ -93,7 +93,8 @@ def mean_squared_movement(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor
 
 
 def jko_loss(block: ODEBlock, x: torch.Tensor, h: float, transport_cost: str = "endpoint",
-             alpha_hjb: float = 0.0, trace=None, weight: torch.Tensor = None):
+             alpha_hjb: float = 0.0, trace=None, weight: torch.Tensor = None,
+             n_context: int = 0):
     """JKO objective of one block on a batch ``x`` (n, d).
 
     Parameters
@@ -110,6 +111,9 @@ def jko_loss(block: ODEBlock, x: torch.Tensor, h: float, transport_cost: str = "
         Hutchinson probe, ``HutchinsonTrace.rademacher(x)``.
     weight : Tensor of shape (n,), optional
         Row weights: both expectations become weighted means over the batch.
+    n_context : int, default=0
+        The last columns of ``x`` are a context the block does not move; the
+        KL term's Gaussian is on the other columns (see :func:`skjko.flow.targets`).
 
     Returns
     -------
@@ -122,7 +126,8 @@ def jko_loss(block: ODEBlock, x: torch.Tensor, h: float, transport_cost: str = "
         ("hjb",) if alpha_hjb > 0 else ())
     trace = HutchinsonTrace.rademacher(x) if trace is None else trace
     y, int_div, integrals = block.path_integrals(x, trace, integrands)
-    kl_loss = weighted_mean(0.5 * (y * y).sum(dim=1) - int_div, weight)
+    y_targets = targets(y, n_context)
+    kl_loss = weighted_mean(0.5 * (y_targets * y_targets).sum(dim=1) - int_div, weight)
     w2_loss = weighted_mean(integrals["kinetic"] if "kinetic" in integrals
                             else ((y - x) ** 2).sum(dim=1), weight)
     loss = kl_loss + w2_loss / (2 * h)
@@ -152,11 +157,13 @@ class ValidationData:
     space) is what early stopping and block selection compare.
     """
 
-    def __init__(self, x: torch.Tensor, batch_size: int, weight: torch.Tensor = None):
+    def __init__(self, x: torch.Tensor, batch_size: int, weight: torch.Tensor = None,
+                 n_context: int = 0):
         self.x = x
         self.log_det = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
         self.batch_size = batch_size
         self.weight = weight
+        self.n_context = n_context
 
     @torch.no_grad()
     def _through(self, block):
@@ -168,7 +175,8 @@ class ValidationData:
         y, log_det = (self.x, self.log_det) if block is None else self._through(block)
         if block is not None:
             log_det = self.log_det + log_det
-        return -weighted_mean(standard_normal_log_prob(y) + log_det, self.weight).item()
+        log_prob = standard_normal_log_prob(targets(y, self.n_context)) + log_det
+        return -weighted_mean(log_prob, self.weight).item()
 
     def push(self, block: ODEBlock) -> "ValidationData":
         """Move the rows through ``block`` (after it is accepted)."""
@@ -198,6 +206,9 @@ class TrainingSettings:
     #: ``trace(batch)`` gives the divergence each training step uses (see
     #: :mod:`skjko.divergence`): a fresh Hutchinson probe by default.
     trace: Callable = HutchinsonTrace.rademacher
+    #: The state's last columns that are a context (a conditional flow's x):
+    #: carried along, never moved, and without a Gaussian target.
+    n_context: int = 0
 
 
 def cosine_schedule(optimizer, max_iter: int):
@@ -274,7 +285,7 @@ def train_block(block: ODEBlock, x: torch.Tensor, h: float, fit: TrainingSetting
             # which keeps it from memorising a small training set.
             batch = batch + fit.noise_std * torch.randn_like(batch)
         loss, kl_loss, w2_loss = jko_loss(block, batch, h, fit.transport_cost, fit.alpha_hjb,
-                                          fit.trace(batch), batch_weight)
+                                          fit.trace(batch), batch_weight, fit.n_context)
         if not torch.isfinite(loss):
             last_good.restore()
             result["diverged"] = True
@@ -383,8 +394,8 @@ class JKOTrainer:
         return [block.h for block in self.flow.blocks]
 
     def _validation(self):
-        return None if self.x_val is None else ValidationData(self.x_val, self.fit.batch_size,
-                                                              self.weight_val)
+        return None if self.x_val is None else ValidationData(
+            self.x_val, self.fit.batch_size, self.weight_val, self.fit.n_context)
 
     def _train(self, block, x, validation, h, round_name, index):
         """Train a copy of ``block``; return it, the pushed data and its record."""
@@ -407,7 +418,9 @@ class JKOTrainer:
                 f"iterate {result['best_iter']}); increase max_iter or learning_rate.",
                 ConvergenceWarning)
         movement = mean_squared_movement(x, y, self.weight)
-        ratio = movement / max(weighted_mean((y * y).sum(dim=1), self.weight).item(), 1e-12)
+        y_targets = targets(y, self.fit.n_context)
+        ratio = movement / max(weighted_mean((y_targets * y_targets).sum(dim=1),
+                                             self.weight).item(), 1e-12)
         record = BlockRecord(
             round=round_name, block=index + 1, h=h, n_iter=result["n_iter"],
             best_iter=result["best_iter"], loss=result["loss"], kl_loss=result["kl_loss"],

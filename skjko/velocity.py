@@ -18,11 +18,18 @@ class VelocityMLP(nn.Module):
     beta : float, default=20.0
         Sharpness of the Softplus activation. A smooth activation keeps the
         divergence (a second derivative of the loss) well defined.
+    n_context : int, default=0
+        Columns appended to the state that the field reads but does not move
+        (a conditional flow's context x): the state has ``n_features +
+        n_context`` columns and their velocity is zero, so the divergence is
+        the one with respect to the first ``n_features`` columns only.
     """
 
-    def __init__(self, n_features: int, hidden_sizes: Sequence[int], beta: float = 20.0):
+    def __init__(self, n_features: int, hidden_sizes: Sequence[int], beta: float = 20.0,
+                 n_context: int = 0):
         super().__init__()
-        sizes = [n_features, *hidden_sizes, n_features]
+        self.n_context = n_context
+        sizes = [n_features + n_context, *hidden_sizes, n_features]
         layers = []
         for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
             layers.append(nn.Linear(n_in, n_out))
@@ -36,7 +43,13 @@ class VelocityMLP(nn.Module):
         The field is autonomous (JKO-iFlow's blocks have no time input): ``t``
         is accepted for the common velocity signature and ignored.
         """
-        return self.net(x)
+        return self._with_still_context(self.net(x))
+
+    def _with_still_context(self, fx):
+        """The context columns' velocity, zero, appended to the moving columns'."""
+        if not self.n_context:
+            return fx
+        return torch.cat([fx, fx.new_zeros(fx.shape[0], self.n_context)], dim=1)
 
     @property
     def has_closed_form_divergence(self) -> bool:
@@ -75,10 +88,12 @@ class VelocityMLP(nn.Module):
             pre = linear(h)
             slopes.append(_softplus_slope(pre, softplus))
             h = softplus(pre)
-        fx = last(h)
-        if not slopes:  # a linear field
+        fx = self._with_still_context(last(h))
+        if not slopes:  # a linear field; the diagonal stops at the moving columns
             return fx, torch.diagonal(last.weight).sum().expand(x.shape[0])
-        ends = pairs[0].weight @ last.weight  # M = W_1 W_L, (width_1, width_L)
+        # Only the moving columns enter the trace: the context's rows of ∂f/∂x are zero.
+        first = pairs[0].weight[:, :-self.n_context] if self.n_context else pairs[0].weight
+        ends = first @ last.weight  # M = W_1 W_L, (width_1, width_L)
         if len(slopes) == 1:
             return fx, slopes[0] @ torch.diagonal(ends)
         middle = pairs[2].weight * ends.T  # W_2 ∘ Mᵀ, (width_2, width_1)

@@ -30,7 +30,7 @@ def run_script(source, tmp_path, name):
 
 def test_the_readme_has_the_blocks_this_test_runs():
     blocks = python_blocks()
-    assert len(blocks) == 5
+    assert len(blocks) == 6
     assert sum("LocalCluster" in block for block in blocks) == 1
 
 

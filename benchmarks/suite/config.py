@@ -5,7 +5,8 @@ finish in under 10 minutes on 2 CPU cores, ``full`` may take about an hour.
 Every setting a result depends on is copied into that result's JSON.
 """
 
-PARTS = ("density", "anomaly", "speed", "training", "memory", "scaling", "threads")
+PARTS = ("density", "conditional", "anomaly", "speed", "training", "memory", "scaling",
+         "threads")
 
 # skjko settings used wherever a part does not run the defaults. ``tol=0`` and
 # ``early_stopping=False`` fix the amount of work: exactly n_blocks blocks of
@@ -23,6 +24,12 @@ SUITES = {
                      gmm_grid=dict(n_components=(1, 4), covariance_type=("full",)),
                      kde_bandwidths=5, kde_cv_rows=500, zuko=dict(hidden=32, batch_size=256,
                                                                    eval_every=10, patience=3)),
+        conditional=dict(datasets=("sine", "diabetes"), n_sine=(500, 500),
+                         jko={"skjko": dict(_SMALL, hidden_sizes=(16,), max_iter=10,
+                                            n_blocks=1)},
+                         peers=("MAF",), min_peer_seconds=2.0, gp_rows=300,
+                         gmm_grid=dict(n_components=(1, 4), covariance_type=("full",)),
+                         zuko=dict(hidden=32, batch_size=256, eval_every=10, patience=3)),
         anomaly=dict(sets=("wbc", "pima"), seeds=(0,),
                      jko=dict(_SMALL, hidden_sizes=(16,), max_iter=10, n_blocks=1)),
         speed=dict(dims=(2, 16), n_fit=500, fit_iter=3, n_rows=300, repeats=1,
@@ -43,6 +50,13 @@ SUITES = {
                                    covariance_type=("full", "diag")),
                      kde_bandwidths=9, kde_cv_rows=2000,
                      zuko=dict(hidden=64, batch_size=256, eval_every=25, patience=5)),
+        conditional=dict(datasets=("sine", "diabetes"), n_sine=(2000, 2000),
+                         jko={"skjko": dict(_SMALL, hidden_sizes=(64, 64), max_iter=150,
+                                            n_blocks=3, validation_interval=25)},
+                         peers=("MAF", "NSF"), min_peer_seconds=10.0, gp_rows=1000,
+                         gmm_grid=dict(n_components=(1, 2, 4, 8, 16),
+                                       covariance_type=("full", "diag")),
+                         zuko=dict(hidden=64, batch_size=256, eval_every=25, patience=5)),
         anomaly=dict(sets=("cardio", "letter", "pendigits", "pima", "satellite", "shuttle",
                            "vowels", "wbc"), seeds=(0,),
                      jko=dict(_SMALL, hidden_sizes=(64, 64), max_iter=100, n_blocks=2,
@@ -67,6 +81,15 @@ SUITES = {
                                    covariance_type=("full", "diag")),
                      kde_bandwidths=13, kde_cv_rows=5000,
                      zuko=dict(hidden=128, batch_size=256, eval_every=50, patience=10)),
+        # The defaults (plus random_state=0), and without noise regularization.
+        conditional=dict(datasets=("sine", "diabetes", "miniboone"), n_sine=(5000, 5000),
+                         n_train_miniboone=None, n_test_miniboone=None,
+                         jko={"skjko": dict(device="cpu"),
+                              "skjko noise 0": dict(device="cpu", noise_std=0.0)},
+                         peers=("MAF", "NSF"), min_peer_seconds=30.0, gp_rows=2000,
+                         gmm_grid=dict(n_components=(1, 2, 4, 8, 16, 32),
+                                       covariance_type=("full", "diag")),
+                         zuko=dict(hidden=128, batch_size=256, eval_every=50, patience=10)),
         anomaly=dict(sets=("cardio", "letter", "pendigits", "pima", "satellite", "shuttle",
                            "vowels", "wbc"), seeds=(0, 1, 2),
                      jko=dict(hidden_sizes=(128, 128), max_iter=200, n_blocks=2,

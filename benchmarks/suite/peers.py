@@ -5,7 +5,8 @@
 * :func:`fit_kde`: ``KernelDensity`` on standardized rows with the bandwidth
   chosen by 3-fold ``GridSearchCV``.
 * :func:`train_zuko`: zuko's MAF, NSF or CNF trained by maximum likelihood for
-  at most a given wall time, keeping the iterate best on a validation split.
+  at most a given wall time, keeping the iterate best on a validation split;
+  with a ``context``, the conditional flow p(x | context).
 """
 
 import copy
@@ -43,12 +44,18 @@ def fit_gmm(X, grid, seed=0):
     return GaussianMixture(**best, random_state=seed).fit(X), best
 
 
+def _standardizer(X):
+    """Per-column mean and std of ``X`` (std 1 for constant columns)."""
+    mean, scale = X.mean(axis=0), X.std(axis=0)
+    scale[scale == 0] = 1.0
+    return mean, scale
+
+
 class StandardizedKDE:
     """``KernelDensity`` fitted on standardized rows; ``score_samples`` in the original space."""
 
     def __init__(self, X, n_bandwidths, cv_rows, seed=0):
-        self.mean_, self.scale_ = X.mean(axis=0), X.std(axis=0)
-        self.scale_[self.scale_ == 0] = 1.0
+        self.mean_, self.scale_ = _standardizer(X)
         U = (X - self.mean_) / self.scale_
         # The CV search runs on at most cv_rows rows: KDE scoring is O(n_train · n_test).
         subset = np.random.default_rng(seed).permutation(len(U))[:cv_rows]
@@ -76,21 +83,22 @@ def fit_kde(X, n_bandwidths, cv_rows, seed=0):
 # zuko flows
 # ---------------------------------------------------------------------------------------
 
-def make_zuko(kind, d, hidden, exact=True):
+def make_zuko(kind, d, hidden, exact=True, context=0):
     """A zuko flow: MAF or NSF (5 transforms, two hidden layers of ``hidden``) or CNF.
 
     The CNF gets three hidden layers of ``hidden`` (skjko's default velocity
     has three of 128) and zuko's own solver: adaptive Dormand–Prince,
-    atol 1e-6, rtol 1e-5, time embedding with 3 frequencies.
+    atol 1e-6, rtol 1e-5, time embedding with 3 frequencies. ``context``: the
+    number of conditioning features (0 for an unconditional flow).
     """
     import zuko
 
     if kind == "MAF":
-        return zuko.flows.MAF(d, transforms=5, hidden_features=(hidden, hidden))
+        return zuko.flows.MAF(d, context, transforms=5, hidden_features=(hidden, hidden))
     if kind == "NSF":
-        return zuko.flows.NSF(d, transforms=5, hidden_features=(hidden, hidden))
+        return zuko.flows.NSF(d, context, transforms=5, hidden_features=(hidden, hidden))
     if kind == "CNF":
-        return zuko.flows.CNF(d, hidden_features=(hidden,) * 3, exact=exact)
+        return zuko.flows.CNF(d, context, hidden_features=(hidden,) * 3, exact=exact)
     raise ValueError(kind)
 
 
@@ -103,23 +111,36 @@ def set_cnf_exact(flow, exact):
             module.exact = exact
 
 
+def _float32(rows):
+    return None if rows is None else torch.as_tensor(rows, dtype=torch.float32)
+
+
 @torch.no_grad()
-def zuko_log_prob(flow, U, batch_size=1000):
-    """log q(u) of standardized float32 rows ``U`` under a zuko flow, in chunks; float64 out."""
+def zuko_log_prob(flow, U, batch_size=1000, C=None):
+    """log q(u | c) of standardized rows ``U`` (and contexts ``C``) under a zuko flow, in chunks.
+
+    float64 out; ``C`` None for an unconditional flow.
+    """
     flow.eval()
-    out = [flow().log_prob(torch.as_tensor(U[s:s + batch_size], dtype=torch.float32))
-           for s in range(0, len(U), batch_size)]
+    chunk = lambda A, s: None if A is None else _float32(A[s:s + batch_size])  # noqa: E731
+    out = [flow(chunk(C, s)).log_prob(chunk(U, s)) for s in range(0, len(U), batch_size)]
     return torch.cat(out).double().numpy()
 
 
 class ZukoDensity:
-    """A trained zuko flow on standardized rows; ``score_samples`` in the original space."""
+    """A trained zuko flow on standardized rows; ``score_samples`` in the original space.
 
-    def __init__(self, flow, mean, scale):
+    ``context_map`` (mean, scale) standardizes the context of a conditional flow.
+    """
+
+    def __init__(self, flow, mean, scale, context_map=None):
         self.flow, self.mean_, self.scale_ = flow, mean, scale
+        self.context_map = context_map
 
-    def score_samples(self, X):
-        return zuko_log_prob(self.flow, (X - self.mean_) / self.scale_) - np.log(self.scale_).sum()
+    def score_samples(self, X, context=None):
+        C = None if context is None else (context - self.context_map[0]) / self.context_map[1]
+        U = (X - self.mean_) / self.scale_
+        return zuko_log_prob(self.flow, U, C=C) - np.log(self.scale_).sum()
 
     @torch.no_grad()
     def sample(self, n, random_state=0):
@@ -129,13 +150,16 @@ class ZukoDensity:
         return U * self.scale_ + self.mean_
 
 
-def train_zuko(kind, X, seconds, hidden, batch_size, eval_every, patience, lr=1e-3, seed=0):
+def train_zuko(kind, X, seconds, hidden, batch_size, eval_every, patience, lr=1e-3, seed=0,
+               context=None):
     """Train a zuko flow for at most ``seconds`` of wall time, validation included.
 
     Adam (lr 1e-3), minibatches of standardized training rows; every
     ``eval_every`` steps the validation NLL (10 % of X held out; exact trace for
     the CNF, which trains with one Hutchinson probe) decides the iterate kept.
     Stops after ``patience`` checks without improvement or when time is up.
+    With ``context`` (n, q), the flow is the conditional density of X given it,
+    the context standardized too.
 
     Returns
     -------
@@ -144,20 +168,23 @@ def train_zuko(kind, X, seconds, hidden, batch_size, eval_every, patience, lr=1e
         steps, seconds, stop reason, best validation NLL (standardized space).
     """
     torch.manual_seed(seed)
-    mean, scale = X.mean(axis=0), X.std(axis=0)
-    scale[scale == 0] = 1.0
+    mean, scale = _standardizer(X)
     U = ((X - mean) / scale).astype(np.float32)
+    context_map = None if context is None else _standardizer(context)
+    C = None if context is None else ((context - context_map[0]) / context_map[1])
     fit_rows, val_rows = validation_split(len(U), seed=seed)
     U_fit, U_val = torch.from_numpy(U[fit_rows]), U[val_rows]
-    flow = make_zuko(kind, U.shape[1], hidden, exact=False)
+    C_fit, C_val = (None, None) if C is None else (_float32(C[fit_rows]), C[val_rows])
+    flow = make_zuko(kind, U.shape[1], hidden, exact=False,
+                     context=0 if C is None else C.shape[1])
     optimizer = torch.optim.Adam(flow.parameters(), lr=lr)
     rng = np.random.default_rng(seed)
     best_state, best_val, bad, steps, stop = None, np.inf, 0, 0, "seconds"
     start = time.perf_counter()
     while True:
         flow.train()
-        batch = U_fit[rng.integers(0, len(U_fit), batch_size)]
-        loss = -flow().log_prob(batch).mean()
+        rows = rng.integers(0, len(U_fit), batch_size)
+        loss = -flow(None if C_fit is None else C_fit[rows]).log_prob(U_fit[rows]).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(flow.parameters(), 1.0)
@@ -166,7 +193,7 @@ def train_zuko(kind, X, seconds, hidden, batch_size, eval_every, patience, lr=1e
         out_of_time = time.perf_counter() - start >= seconds
         if steps % eval_every == 0 or out_of_time:
             set_cnf_exact(flow, True)
-            val = float(-zuko_log_prob(flow, U_val).mean())
+            val = float(-zuko_log_prob(flow, U_val, C=C_val).mean())
             set_cnf_exact(flow, False)
             if np.isfinite(val) and val < best_val:
                 best_val, best_state, bad = val, copy.deepcopy(flow.state_dict()), 0
@@ -181,5 +208,5 @@ def train_zuko(kind, X, seconds, hidden, batch_size, eval_every, patience, lr=1e
     if best_state is not None:
         flow.load_state_dict(best_state)
     set_cnf_exact(flow, True)
-    return ZukoDensity(flow, mean, scale), dict(steps=steps, seconds=round(seconds_used, 1),
+    return ZukoDensity(flow, mean, scale, context_map), dict(steps=steps, seconds=round(seconds_used, 1),
                                                 stop=stop, val_nll=round(best_val, 4))

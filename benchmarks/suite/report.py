@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import anomaly, training
+from . import anomaly, conditional, training
 from .config import DEFAULT_HIDDEN
 
 
@@ -144,8 +144,8 @@ def threads_tables(rows):
     return "\n".join(lines)
 
 
-TABLES = dict(density=density_tables, anomaly=anomaly_tables, speed=speed_tables,
-              training=training.table, memory=memory_tables, scaling=scaling_tables,
+TABLES = dict(density=density_tables, conditional=conditional.table, anomaly=anomaly_tables,
+              speed=speed_tables, training=training.table, memory=memory_tables, scaling=scaling_tables,
               threads=threads_tables)
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import torch
 
 from ..common import machine_info
-from . import anomaly, density, memory, report, scaling, speed, threads, training
+from . import (anomaly, conditional, density, memory, report, scaling, speed, threads,
+               training)
 from .config import SUITES
 
 
@@ -16,6 +17,8 @@ def _run_part(part, settings, data_dir, datasets):
         return density.run(data_dir, settings, datasets)
     if part == "anomaly":
         return anomaly.run(data_dir, settings)
+    if part == "conditional":
+        return conditional.run(data_dir, settings)
     return {"speed": speed, "training": training, "memory": memory, "scaling": scaling,
             "threads": threads}[part].run(settings)
 
