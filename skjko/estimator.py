@@ -26,7 +26,7 @@ from .velocity import VelocityMLP
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
-#: noise_std='auto' is this fraction of Scott's bandwidth (chosen in benchmarks/RESULTS.md)
+#: noise_std='auto' is this fraction of Scott's bandwidth (chosen in benchmarks/JOURNAL.md)
 #: when validation rows guard the fit, and the whole bandwidth when nothing else does.
 AUTO_NOISE_FRACTION = 0.35
 AUTO_NOISE_FRACTION_UNVALIDATED = 1.0
@@ -37,7 +37,7 @@ AUTO_TOL_UNVALIDATED = 0.01
 LEARNING_RATE_SCHEDULES = {"constant": None, "cosine": cosine_schedule}
 #: Relative residual to which ``sample`` inverts each RK4 step. Draws need no
 #: round-trip exactness, and stopping here instead of at 100 ulps saves most of
-#: the fixed-point iterations (benchmarks/RESULTS.md, "`sample` at 1e-6, timed alone").
+#: the fixed-point iterations (benchmarks/JOURNAL.md, "`sample` at 1e-6, timed alone").
 SAMPLE_TOLERANCE = 1e-6
 
 
@@ -457,7 +457,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         early stopping guards the fit, the whole bandwidth when nothing else
         does (no validation split). 0 turns it off. Lower it for large,
         smooth data sets; the measurements behind the rule are in
-        ``benchmarks/RESULTS.md``.
+        ``benchmarks/JOURNAL.md``.
     early_stopping : 'auto' or bool, default='auto'
         Hold out ``validation_fraction`` of the rows and use their exact
         log-likelihood to (i) keep each block's best iterate and stop it after
@@ -499,7 +499,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         blocks only model what is not Gaussian. The map is linear; its
         log-determinant enters ``score_samples``. Worth trying on strongly
         correlated continuous features; it can hurt where the correlations
-        are not linear (measurements in ``benchmarks/RESULTS.md``).
+        are not linear (measurements in ``benchmarks/JOURNAL.md``).
     warm_start : bool, default=False
         When True, ``fit`` continues from the fitted blocks: it adds blocks up
         to ``n_blocks`` if growing had not stopped on ``tol`` or validation,

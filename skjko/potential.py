@@ -45,7 +45,7 @@ class PotentialVelocity(nn.Module):
     Xavier) made an untrained JKO block shrink standardized 8gaussians so
     much that after 100 iterations it was still worse than no block (NLL
     4.33 against 4.25 for the identity; 3.33 from this init; see
-    benchmarks/RESULTS.md). ``A`` is not zero because ∂Φ/∂A vanishes at
+    benchmarks/JOURNAL.md). ``A`` is not zero because ∂Φ/∂A vanishes at
     ``A = 0``.
     """
 

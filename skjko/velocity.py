@@ -66,7 +66,7 @@ class VelocityMLP(nn.Module):
         costs less than a forward pass, where the exact trace of a general
         network costs d backward passes. Scoring and validation use it;
         training keeps the paper's Hutchinson probe, which fitted MINIBOONE
-        and small 2-D data better (``benchmarks/RESULTS.md``).
+        and small 2-D data better (``benchmarks/JOURNAL.md``).
 
         Parameters
         ----------

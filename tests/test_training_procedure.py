@@ -208,7 +208,7 @@ def test_defaults_without_validation_rank_isolation_forests_outliers_lowest():
     Scott bandwidth) and stop growing on the W2 ratio (tol='auto' is 0.01); before that rule
     the blocks memorised the rows and scored the two outliers as the most normal, with each
     of seeds 0, 1 and 2. One seed here (a default fit of 8 rows takes about half a minute); all
-    three are in benchmarks/RESULTS.md.
+    three are in benchmarks/JOURNAL.md.
     """
     seed = 0
     X = np.array([[-2, -1], [-1, -1], [-1, -2], [1, 1], [1, 2], [2, 1], [6, 3], [-4, 7]], float)

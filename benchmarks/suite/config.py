@@ -97,7 +97,7 @@ SUITES = {
         speed=dict(dims=(2, 16, 43, 64), n_fit=3000, fit_iter=50, n_rows=3000, repeats=3,
                    zuko_iter=50, profile_d=43, profile_rows=1000, other_nets=((128, 128, 128),)),
         # Not 10^6 rows: scoring is linear in n, and 10^5 rows already took 184 s of one
-        # core with the default 3-layer net's autograd trace (RESULTS.md, "Memory").
+        # core with the default 3-layer net's autograd trace (JOURNAL.md, "Memory").
         memory=dict(d=43, n_fit=3284, fit_iter=50, n_score=(10_000, 100_000, 1_000_000)),
         scaling=dict(n_values=(1000, 3000, 10000, 30000, 100000),
                      d_values=(2, 4, 8, 16, 32, 64), n_fit_d=3000, n_score_d=2000,

@@ -28,7 +28,7 @@ def run(suite, parts, data_dir, out_dir, figures_dir, datasets=None, peers=None)
 
     ``datasets`` and ``peers`` (names as ``--peers`` takes them) narrow the density part.
     """
-    # One thread: the suite shares 2 cores with other work (see RESULTS.md).
+    # One thread: the suite shares 2 cores with other work (see JOURNAL.md).
     torch.set_num_threads(1)
     info = machine_info()
     print(f"suite {suite}, parts {list(parts)}; CPU {info['cpu']} ({info['logical_cpus']} "
