@@ -44,7 +44,6 @@ import torch
 
 from skjko import (BlockFlow, HutchinsonTrace, JKOFlowDensity, ODEBlock, VelocityMLP,
                    standard_normal_log_prob)
-from skjko import jko as _jko
 
 from .common import input_rows, load_dataset, machine_info
 from .toys import TOYS
@@ -90,45 +89,24 @@ QUICK_MINIBOONE_RUN = dict(cnf_max_seconds=3.0, eval_every=10, n_subset=200, n_t
 # JKO flow: one fit, snapshotted after every block of every round
 # ---------------------------------------------------------------------------------------
 
-class _SnapshotList(list):
-    """``JKOTrainer.history``: snapshots the trainer's flow whenever a row is appended.
-
-    The trainer appends a row right after it has put the block it trained into
-    the flow (grow: appended; reparam/refine: replaced in place), so each
-    snapshot is the flow as it stood after that block of that round.
-    """
-
-    def __init__(self, rows, trainer, sink, clock):
-        super().__init__(rows)
-        self.trainer, self.sink, self.clock = trainer, sink, clock
-
-    def append(self, row):
-        super().append(row)
-        self.sink.append(dict(row=dict(row), seconds=time.perf_counter() - self.clock[0],
-                              flow=copy.deepcopy(self.trainer.flow).double().eval()))
-
-
 def fit_jko_with_snapshots(params, X):
-    """``JKOFlowDensity(**params).fit(X)`` once; returns the model, snapshots and wall time."""
-    sink, clock = [], [0.0]
-    original_init = _jko.JKOTrainer.__init__
+    """``JKOFlowDensity(**params).fit(X)`` once; returns the model, snapshots and wall time.
 
-    def recording_init(self, *args, **kwargs):
-        original_init(self, *args, **kwargs)
-        self.history = _SnapshotList(self.history, self, sink, clock)
+    A snapshot of the flow is taken after every block of every round (the
+    trainer's ``on_block`` callback, through the estimator's ``_on_block`` hook).
+    """
+    sink, clock = [], [0.0]
+
+    def snapshot(trainer, record):
+        sink.append(dict(row=dict(record), seconds=time.perf_counter() - clock[0],
+                         flow=copy.deepcopy(trainer.flow).double().eval()))
 
     model = JKOFlowDensity(**params)
-    _jko.JKOTrainer.__init__ = recording_init
-    try:
-        clock[0] = time.perf_counter()
-        model.fit(X)
-        seconds = time.perf_counter() - clock[0]
-    finally:
-        _jko.JKOTrainer.__init__ = original_init
-    model.history_ = list(model.history_)
-    if len(sink) != len(model.history_):
-        raise RuntimeError(f"captured {len(sink)} snapshots for {len(model.history_)} history "
-                           "rows: skjko's JKOTrainer changed, update the benchmark hook.")
+    model._on_block = snapshot
+    clock[0] = time.perf_counter()
+    model.fit(X)
+    seconds = time.perf_counter() - clock[0]
+    del model._on_block
     return model, sink, seconds
 
 
@@ -288,7 +266,8 @@ def run_dataset(name, data_dir, quick, out_dir, plots, cnf_max_seconds=None):
                   budget_factor=BUDGET_FACTOR, machine=machine_info(), jko=jko, cnf=cnf)
     out_dir.mkdir(parents=True, exist_ok=True)
     # --quick results get their own file names so a smoke check never overwrites a full run.
-    (out_dir / f"{name}{'_quick' if quick else ''}.json").write_text(json.dumps(result, indent=1))
+    (out_dir / f"training_{name}{'_quick' if quick else ''}.json").write_text(
+        json.dumps(result, indent=1))
     if is_toy and plots is not None:
         grid_density, samples = toy_pictures(model, X_train, run)
         plots.append(dict(name=name, X=X_train, density=grid_density, samples=samples))
@@ -420,7 +399,8 @@ def plot_nll_curves(results, path):
 
 
 def load_results(out_dir):
-    results = [json.loads(p.read_text()) for p in sorted(Path(out_dir).glob("*.json"))]
+    # Only this script's files: the suite may write its own JSON to the same folder.
+    results = [json.loads(p.read_text()) for p in sorted(Path(out_dir).glob("training_*.json"))]
     order = {name: i for i, name in enumerate(DATASETS)}
     return sorted(results, key=lambda r: order.get(r["dataset"], len(order)))
 

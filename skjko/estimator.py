@@ -174,7 +174,9 @@ class _JKOFlowBase(BaseEstimator):
                 schedule=LEARNING_RATE_SCHEDULES[self.learning_rate_schedule],
                 trace=self._training_trace(n_context), n_context=n_context),
             self.verbose, weight=as_tensor(w_train), weight_val=as_tensor(w_val),
-            rounds_done=getattr(self, "_rounds_done", None) if continuing else None)
+            rounds_done=getattr(self, "_rounds_done", None) if continuing else None,
+            # Not a parameter: a hook for benchmarks that watch the flow grow (bench_training).
+            on_block=getattr(self, "_on_block", None))
         stop_reason = self.stop_reason_ if continuing else "n_blocks"
         cuda_devices = [device] if device.type == "cuda" else []
         n_threads = resolve_n_threads(self.n_threads)

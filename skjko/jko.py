@@ -379,11 +379,17 @@ class JKOTrainer:
     rounds_done : dict of str to int, optional
         Reparametrization ("reparam") and refinement ("refine") rounds run on
         ``flow`` before; the next round of each kind is numbered after them.
+    on_block : callable, optional
+        ``on_block(trainer, record)`` after every block of every round, once
+        the block is in ``flow`` and ``record`` (a dict) in ``history``: for
+        monitoring, e.g. scoring the flow as it stands after each block.
     """
 
     def __init__(self, flow: BlockFlow, history: list, x, x_val, fit: TrainingSettings,
-                 verbose: int = 0, *, weight=None, weight_val=None, rounds_done=None):
+                 verbose: int = 0, *, weight=None, weight_val=None, rounds_done=None,
+                 on_block: Callable = None):
         self.flow, self.history = flow, history
+        self.on_block = on_block
         self.rounds_done = {"reparam": 0, "refine": 0, **(rounds_done or {})}
         self.x, self.x_val, self.fit, self.verbose = x, x_val, fit, verbose
         self.weight, self.weight_val = weight, weight_val
@@ -433,6 +439,11 @@ class JKOTrainer:
                   f"({record.seconds:.1f} s)", flush=True)
         return block, y, record
 
+    def _record(self, record: dict):
+        self.history.append(record)
+        if self.on_block is not None:
+            self.on_block(self, record)
+
     def _pushed(self):
         """Training and validation rows pushed through every block of the flow."""
         x, validation = self.x, self._validation()
@@ -475,7 +486,7 @@ class JKOTrainer:
                 stop_reason = "diverged"
                 break
             self.flow.append(block)
-            self.history.append(asdict(record))
+            self._record(asdict(record))
             x = y
             if record.diverged:
                 stop_reason = "diverged"
@@ -523,7 +534,7 @@ class JKOTrainer:
                 if record.best_iter > 0:  # best_iter 0: the old weights (and h) were kept
                     block.h = h_k
                 self.flow.blocks[k] = block
-            self.history.append(asdict(record))
+            self._record(asdict(record))
             x = y
             if validation is not None:
                 validation.push(block)

@@ -288,3 +288,20 @@ def test_patience_counts_checks_without_an_improvement_beyond_the_margin():
     assert not patience.improves(float("nan")) and not patience.improves(0.6)
     assert patience.exhausted
     assert Patience(1).improves(1e300)  # anything finite beats the start
+
+
+def test_on_block_sees_every_block_of_every_round_in_place():
+    seen = []
+
+    def on_block(trainer, record):
+        # The block is already in the flow, and its record the last in the history.
+        assert trainer.history[-1] is record
+        seen.append((record["round"], record["block"], len(trainer.flow)))
+
+    trainer = JKOTrainer(BlockFlow(), [], two_moons_like(), None,
+                         TrainingSettings(max_iter=3, batch_size=100, learning_rate=1e-3),
+                         on_block=on_block)
+    trainer.grow(2, 1.0, 1.4, 5.0, 0.0, 1, lambda: VelocityMLP(2, (8,)), 1)
+    trainer.refine()
+    assert seen == [("grow", 1, 1), ("grow", 2, 2),
+                    *[("refine 1", k, 4) for k in (1, 2, 3, 4)]]
