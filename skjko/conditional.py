@@ -1,15 +1,13 @@
 """Conditional density estimation with a JKO flow: JKOFlowConditionalDensity."""
 
-from numbers import Integral
-
 import numpy as np
 import torch
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import (_check_sample_weight, check_array, check_is_fitted,
-                                      validate_data)
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from .estimator import FLOAT_DTYPES, SAMPLE_TOLERANCE, _JKOFlowBase, check_2d
+from .estimator import (FLOAT_DTYPES, SAMPLE_TOLERANCE, _JKOFlowBase, check_2d,
+                        check_n_samples, mean_score)
 
 
 class JKOFlowConditionalDensity(RegressorMixin, _JKOFlowBase):
@@ -142,10 +140,7 @@ stop_reason_, noise_std_, device_, n_threads_
             Gaussian log-density plus Σ_k ∫ div_y f_k (exact traces) plus the
             log-det of the targets' standardization.
         """
-        rows = self._validated_targets(X, y)
-        log_density = self._in_chunks(self.flow_.log_prob, rows)
-        # Rows so far out that ½‖z‖² overflows get the lowest finite score, not -inf.
-        return np.where(np.isneginf(log_density), np.finfo(np.float64).min, log_density)
+        return self._log_density(self._validated_targets(X, y))
 
     def score(self, X, y, sample_weight=None):
         """Mean conditional log-likelihood of the rows (higher is better).
@@ -165,13 +160,7 @@ stop_reason_, noise_std_, device_, n_threads_
         score : float
             Mean of :meth:`score_samples`.
         """
-        scores = self.score_samples(X, y)
-        # Divided before summing: two rows at the floor (the lowest float) would overflow a sum.
-        if sample_weight is None:
-            return float(np.sum(scores / scores.shape[0]))
-        weight = _check_sample_weight(sample_weight, scores[:, None], dtype=np.float64,
-                                      ensure_non_negative=True)
-        return float(np.sum(scores * (weight / weight.sum())))
+        return mean_score(self.score_samples(X, y), sample_weight)
 
     def _targets_from_latent(self, Z, X, tolerance=None):
         """y with latent code ``Z`` (n, n_targets) given the context rows ``X`` (n, n_features)."""
@@ -204,8 +193,7 @@ stop_reason_, noise_std_, device_, n_threads_
             to a relative residual of 1e-6, as in :meth:`JKOFlowDensity.sample`.
         """
         X = self._validated_context(X)
-        if not isinstance(n_samples, Integral) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+        check_n_samples(n_samples)
         rng = check_random_state(random_state)
         Z = rng.standard_normal((X.shape[0] * n_samples, self.n_targets_))
         Y = self._targets_from_latent(Z, np.repeat(X, n_samples, axis=0), SAMPLE_TOLERANCE)

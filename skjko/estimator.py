@@ -330,6 +330,12 @@ class _JKOFlowBase(BaseEstimator):
         return np.concatenate(outputs)
 
 
+    def _log_density(self, rows):
+        """The flow's exact log-density of validated ``rows``, floored at the lowest float."""
+        log_density = self._in_chunks(self.flow_.log_prob, rows)
+        # Rows so far out that ½‖z‖² overflows get the lowest finite score, not -inf.
+        return np.where(np.isneginf(log_density), np.finfo(np.float64).min, log_density)
+
     def to(self, device):
         """Move the fitted flow to another device, in place, as ``nn.Module.to`` does.
 
@@ -638,9 +644,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         """
         check_is_fitted(self)
         X = validate_data(self, check_2d(X), dtype=FLOAT_DTYPES, reset=False)
-        log_density = self._in_chunks(self.flow_.log_prob, X)
-        # Rows so far out that ½‖z‖² overflows get the lowest finite score, not -inf.
-        return np.where(np.isneginf(log_density), np.finfo(np.float64).min, log_density)
+        return self._log_density(X)
 
     def score(self, X, y=None, sample_weight=None):
         """Mean log-likelihood of the rows of ``X`` (higher is better).
@@ -659,13 +663,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
             Mean of :meth:`score_samples`, so that ``GridSearchCV`` can pick
             parameters such as ``h`` with no scorer argument.
         """
-        scores = self.score_samples(X)
-        # Divided before summing: two rows at the floor (the lowest float) would overflow a sum.
-        if sample_weight is None:
-            return float(np.sum(scores / scores.shape[0]))
-        weight = _check_sample_weight(sample_weight, scores[:, None], dtype=np.float64,
-                                      ensure_non_negative=True)
-        return float(np.sum(scores * (weight / weight.sum())))
+        return mean_score(self.score_samples(X), sample_weight)
 
     def transform(self, X):
         """Map data to the latent space, approximately N(0, I) for training-like data.
@@ -722,8 +720,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         X : ndarray of shape (n_samples, n_features), dtype float64
         """
         check_is_fitted(self)
-        if not isinstance(n_samples, Integral) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+        check_n_samples(n_samples)
         rng = check_random_state(random_state)
         return self._in_chunks(partial(self.flow_.inverse, tolerance=SAMPLE_TOLERANCE),
                                rng.standard_normal((n_samples, self.n_features_in_)))
@@ -738,6 +735,22 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+
+def mean_score(scores, sample_weight=None):
+    """The (weighted) mean of per-row log-likelihoods, as ``score`` returns it."""
+    # Divided before summing: two rows at the floor (the lowest float) would overflow a sum.
+    if sample_weight is None:
+        return float(np.sum(scores / scores.shape[0]))
+    weight = _check_sample_weight(sample_weight, scores[:, None], dtype=np.float64,
+                                  ensure_non_negative=True)
+    return float(np.sum(scores * (weight / weight.sum())))
+
+
+def check_n_samples(n_samples):
+    """A ValueError unless ``n_samples`` (draws asked of ``sample``) is a positive integer."""
+    if not isinstance(n_samples, Integral) or n_samples < 1:
+        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
 
 
 def _rows_and_weights(X, sample_weight):
