@@ -1,5 +1,9 @@
 """``python -m benchmarks run --suite smoke|quick|full [--parts ...] --data-dir DIR --out DIR``.
 
+The studies that are not suite parts run through the same entry point:
+``python -m benchmarks study NAME [its options]``, NAME one of ``STUDIES`` (the
+script ``benchmarks/bench_NAME.py``; ``python -m benchmarks study NAME --help``).
+
 ``--datasets`` and ``--peers`` narrow the density part (e.g. ``--peers MAF NSF`` leaves out
 the two CNFs, which train for as long as skjko did).
 
@@ -9,9 +13,13 @@ full suite, ``<out>/figures`` otherwise), and prints the tables.
 """
 
 import argparse
+import importlib
 from pathlib import Path
 
 from .suite.config import PARTS, SUITES
+
+#: Studies with options of their own (candidate settings, data sets): benchmarks/bench_<name>.py.
+STUDIES = ("defaults", "divergence", "parallel", "small_data", "training", "velocity")
 
 
 def main(argv=None):
@@ -30,7 +38,14 @@ def main(argv=None):
                           "(GMM and KDE always run)")
     run.add_argument("--tables-only", action="store_true",
                      help="no measurements: re-print tables and redraw figures from --out")
+    study = commands.add_parser("study", help="run one of the studies: " + ", ".join(STUDIES),
+                                add_help=False)
+    study.add_argument("name", choices=STUDIES)
+    study.add_argument("options", nargs=argparse.REMAINDER,
+                       help="the study's own options (--help lists them)")
     args = parser.parse_args(argv)
+    if args.command == "study":
+        return importlib.import_module(f".bench_{args.name}", __package__).main(args.options)
     from .suite import runner
 
     figures = args.figures or ("benchmarks/figures" if args.suite == "full"

@@ -17,59 +17,20 @@ import time
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 
 from skjko import JKOFlowDensity
 
-from .common import load_dataset, machine_info
-from .suite.anomaly import load_odds
-from .suite.config import SUITES
-from .suite.density import load_digits_density
+from .common import load_any, machine_info
 from .suite.peers import fit_gmm
 
 DATASETS = ("miniboone", "digits", "checkerboard", "2spirals", "cardio", "letter")
 GMM_GRID = dict(n_components=[1, 2, 4, 8, 16, 32], covariance_type=["full", "diag"])
 
 
-def dequantize(X, rng):
-    """Spread every value over the gap to the next one a column can take.
-
-    Each column gets uniform noise U[0, d), d its resolution (the smallest gap
-    between its distinct values), so that repeated values are no longer atoms on
-    which a model can put an unbounded density (Theis et al., 2016).
-    """
-    X = X.copy()
-    for column in X.T:
-        gaps = np.diff(np.unique(column))
-        if gaps.size:
-            column += rng.uniform(0.0, gaps.min(), size=column.shape)
-    return X
-
-
-def odds_inliers(data_dir, name, seed=0, dequantized=False):
-    """Normal rows of an ODDS set, split 60/40 and standardized with the training part."""
-    X, y = load_odds(data_dir, name)
-    X = X[y == 0]
-    if dequantized:
-        X = dequantize(X, np.random.default_rng(seed))
-    train, test = train_test_split(X, test_size=0.4, random_state=seed)
-    mean, std = train.mean(axis=0), train.std(axis=0)
-    std[std == 0] = 1.0
-    return (train - mean) / std, (test - mean) / std
-
-
-def load(name, data_dir, n_toy, dequantized=False):
-    if name == "digits":
-        return load_digits_density()
-    if name in SUITES["full"]["anomaly"]["sets"]:  # the eight ODDS sets
-        return odds_inliers(data_dir, name, dequantized=dequantized)
-    return load_dataset(name, data_dir, dict(n_train=n_toy, n_test=n_toy))
-
-
 def run(data_dir, datasets, candidates, n_toy, dequantized=False):
     rows = []
     for name in datasets:
-        X_train, X_test = load(name, data_dir, n_toy, dequantized)
+        X_train, X_test = load_any(name, data_dir, n_toy, dequantized)
         start = time.perf_counter()
         gmm, chosen = fit_gmm(X_train, GMM_GRID)
         gmm_nll = -gmm.score_samples(X_test)

@@ -18,8 +18,7 @@ from sklearn.mixture import GaussianMixture
 
 from skjko import JKOFlowDensity
 
-from .bench_defaults import load
-from .common import machine_info
+from .common import load_any, machine_info
 
 
 def compare(name, X_train, X_test, sizes):
@@ -48,7 +47,7 @@ def main(argv=None):
     torch.set_num_threads(1)
     print(machine_info(), flush=True)
     for name in args.datasets:
-        X_train, X_test = load(name, args.data_dir, 5000)
+        X_train, X_test = load_any(name, args.data_dir, 5000)
         compare(name, X_train, X_test, args.sizes)
 
 

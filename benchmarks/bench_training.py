@@ -42,10 +42,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from skjko import (BlockFlow, HutchinsonTrace, JKOFlowDensity, ODEBlock, VelocityMLP,
-                   standard_normal_log_prob)
+from skjko import JKOFlowDensity, standard_normal_log_prob
 
 from .common import input_rows, load_dataset, machine_info
+from .suite.peers import flow_log_density, train_cnf
 from .toys import TOYS
 
 DATASETS = (*TOYS, "miniboone")
@@ -108,89 +108,6 @@ def fit_jko_with_snapshots(params, X):
     seconds = time.perf_counter() - clock[0]
     del model._on_block
     return model, sink, seconds
-
-
-@torch.no_grad()
-def flow_log_density(flow, X, batch_size=1000):
-    """Exact log-density (float64) of data rows ``X`` under ``flow`` (its input map included)."""
-    flow = flow.double().eval()
-    out = [flow.log_prob(torch.tensor(X[s:s + batch_size], dtype=torch.float64)).numpy()
-           for s in range(0, X.shape[0], batch_size)]
-    return np.concatenate(out)
-
-
-# ---------------------------------------------------------------------------------------
-# End-to-end CNF with the same network
-# ---------------------------------------------------------------------------------------
-
-def train_cnf(X_train, X_subset, input_map, n_blocks, params, target_nll, max_iter,
-              max_seconds, eval_every, seed=0):
-    """Train ``n_blocks`` fresh ODE blocks jointly by maximum likelihood.
-
-    The blocks follow ``input_map`` (the JKO flow's fitted first layer), so
-    both flows see the same rows and report densities in the data's space.
-    Returns the evaluation trace and when (iterations, training seconds) the
-    exact subset NLL first reached ``target_nll``. Training seconds exclude
-    the evaluations, which are timed separately.
-    """
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    d = X_train.shape[1]
-    flow = BlockFlow([ODEBlock(VelocityMLP(d, tuple(params["hidden_sizes"])), params["n_steps"])
-                      for _ in range(n_blocks)], input_map=copy.deepcopy(input_map).cpu())
-    optimizer = torch.optim.Adam(flow.parameters(), lr=params["learning_rate"])
-    with torch.no_grad():
-        X = flow.input_map(torch.tensor(X_train, dtype=torch.float64))[0].float()
-    batch_size = params["batch_size"]
-
-    def evaluate():
-        start = time.perf_counter()
-        nll = -flow_log_density(copy.deepcopy(flow), X_subset).mean()
-        return float(nll), time.perf_counter() - start
-
-    nll0, eval_seconds = evaluate()
-    trace = [dict(iteration=0, seconds=0.0, nll=nll0)]
-    reached = None
-    train_seconds, iteration, permutation, position = 0.0, 0, rng.permutation(len(X)), 0
-    losses = []
-    stop = "iterations"
-    while iteration < max_iter:
-        start = time.perf_counter()
-        if position + batch_size > len(X):
-            permutation, position = rng.permutation(len(X)), 0
-        batch = X[permutation[position:position + batch_size]]
-        position += batch_size
-        z, log_det = batch, 0.0
-        for block in flow.blocks:
-            z, int_div = block(z, HutchinsonTrace.rademacher(z))
-            log_det = log_det + int_div
-        loss = -(standard_normal_log_prob(z) + log_det).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(flow.parameters(), 1.0)
-        optimizer.step()
-        iteration += 1
-        train_seconds += time.perf_counter() - start
-        losses.append(loss.item())
-        if iteration % eval_every == 0 or iteration == max_iter or train_seconds >= max_seconds:
-            nll, seconds = evaluate()
-            eval_seconds += seconds
-            trace.append(dict(iteration=iteration, seconds=train_seconds, nll=nll,
-                              train_loss=float(np.mean(losses[-eval_every:]))))
-            if nll <= target_nll:
-                reached = dict(iteration=iteration, seconds=train_seconds, nll=nll)
-                stop = "reached"
-                break
-            if not math.isfinite(loss.item()):
-                stop = "non-finite loss"
-                break
-            if train_seconds >= max_seconds:
-                stop = "seconds"
-                break
-    best = min(trace, key=lambda r: r["nll"] if math.isfinite(r["nll"]) else math.inf)
-    return dict(n_blocks=n_blocks, budget_iterations=max_iter, budget_seconds=max_seconds,
-                eval_every=eval_every, iterations=iteration, train_seconds=train_seconds,
-                eval_seconds=eval_seconds, stop=stop, reached=reached, best=best, trace=trace)
 
 
 # ---------------------------------------------------------------------------------------

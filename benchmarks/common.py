@@ -1,13 +1,27 @@
-"""Pieces shared by the benchmark scripts: data loading and the machine description."""
+"""Pieces shared by the benchmark scripts and the suite: data loading, the one standardizer
+and the machine description."""
 
 import os
 import platform
 from pathlib import Path
 
 import numpy as np
+import scipy.io
 import torch
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
 
 from .toys import TOYS, sample_toy
+
+#: The eight ODDS sets of ../shared/data/odds.
+ODDS_SETS = ("cardio", "letter", "pendigits", "pima", "satellite", "shuttle", "vowels", "wbc")
+
+
+def standardizer(X):
+    """Per-column mean and std of ``X`` (std 1 for constant columns)."""
+    mean, scale = X.mean(axis=0), X.std(axis=0)
+    scale[scale == 0] = 1.0
+    return mean, scale
 
 
 def load_dataset(name, data_dir, run):
@@ -27,6 +41,62 @@ def load_dataset(name, data_dir, run):
     train = sample_toy(name, run["n_train"], np.random.default_rng([0, index]))
     test = sample_toy(name, run["n_test"], np.random.default_rng([1, index]))
     return train, test
+
+
+def load_odds(data_dir, name):
+    """X (float64) and y (1 = outlier) of one ODDS set."""
+    mat = scipy.io.loadmat(Path(data_dir) / "odds" / f"{name}.mat")
+    return mat["X"].astype(np.float64), mat["y"].ravel().astype(int)
+
+
+def dequantize(X, rng):
+    """Spread every value over the gap to the next one a column can take.
+
+    Each column gets uniform noise U[0, d), d its resolution (the smallest gap
+    between its distinct values), so that repeated values are no longer atoms on
+    which a model can put an unbounded density (Theis et al., 2016).
+    """
+    X = X.copy()
+    for column in X.T:
+        gaps = np.diff(np.unique(column))
+        if gaps.size:
+            column += rng.uniform(0.0, gaps.min(), size=column.shape)
+    return X
+
+
+def odds_inliers(data_dir, name, seed=0, dequantized=False):
+    """Normal rows of an ODDS set, split 60/40 and standardized with the training part."""
+    X, y = load_odds(data_dir, name)
+    X = X[y == 0]
+    if dequantized:
+        X = dequantize(X, np.random.default_rng(seed))
+    train, test = train_test_split(X, test_size=0.4, random_state=seed)
+    mean, std = standardizer(train)
+    return (train - mean) / std, (test - mean) / std
+
+
+def load_digits_density(seed=0):
+    """``load_digits`` as a continuous density problem.
+
+    Pixels (integers 0–16) get uniform noise U[0, 1) (``default_rng(seed)``),
+    rows are split 80/20 (``train_test_split(random_state=seed)``, 1437 / 360
+    rows), and both parts are standardized with the training part's per-pixel
+    mean and std. NLLs are densities of these standardized dequantized rows.
+    """
+    X = load_digits().data.astype(np.float64)
+    X = X + np.random.default_rng(seed).random(X.shape)
+    train, test = train_test_split(X, test_size=0.2, random_state=seed)
+    mean, std = standardizer(train)
+    return (train - mean) / std, (test - mean) / std
+
+
+def load_any(name, data_dir, n_toy, dequantized=False):
+    """Training and test rows of a toy (``n_toy`` rows each), MINIBOONE, digits or ODDS inliers."""
+    if name == "digits":
+        return load_digits_density()
+    if name in ODDS_SETS:
+        return odds_inliers(data_dir, name, dequantized=dequantized)
+    return load_dataset(name, data_dir, dict(n_train=n_toy, n_test=n_toy))
 
 
 def input_rows(model, X):

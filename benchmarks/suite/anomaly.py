@@ -8,10 +8,8 @@ of minus the score against the outlier label.
 """
 
 import time
-from pathlib import Path
 
 import numpy as np
-import scipy.io
 from sklearn.ensemble import IsolationForest
 from sklearn.metrics import roc_auc_score
 from sklearn.mixture import GaussianMixture
@@ -21,13 +19,9 @@ from sklearn.preprocessing import StandardScaler
 
 from skjko import JKOFlowDensity
 
+from ..common import load_odds
+
 METHODS = ("skjko", "IsolationForest", "LOF", "GMM(8, full)", "KDE(scott)")
-
-
-def load_odds(data_dir, name):
-    """X (float64) and y (1 = outlier) of one ODDS set."""
-    mat = scipy.io.loadmat(Path(data_dir) / "odds" / f"{name}.mat")
-    return mat["X"].astype(np.float64), mat["y"].ravel().astype(int)
 
 
 def make_detector(method, seed, jko_params):

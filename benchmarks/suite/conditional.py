@@ -30,7 +30,7 @@ from sklearn.model_selection import train_test_split
 
 from skjko import JKOFlowConditionalDensity
 
-from ..common import load_dataset
+from ..common import load_dataset, standardizer
 from . import peers
 
 
@@ -98,7 +98,7 @@ class GaussianProcessConditional:
 
     def __init__(self, X, Y, n_rows, seed=0):
         rows = np.random.default_rng(seed).permutation(len(X))[:n_rows]
-        self.x_map, self.y_map = peers._standardizer(X), peers._standardizer(Y)
+        self.x_map, self.y_map = standardizer(X), standardizer(Y)
         kernel = (ConstantKernel() * RBF(length_scale=np.ones(X.shape[1]))
                   + WhiteKernel(noise_level=0.1))
         self.gp = GaussianProcessRegressor(kernel, random_state=seed).fit(

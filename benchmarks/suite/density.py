@@ -6,7 +6,7 @@ Data sets: FFJORD's 2-D toys (``benchmarks/toys.py``), MINIBOONE (train
 same training rows; NLL = minus the mean log-density of the test rows.
 zuko's flows get the wall time of skjko's fit (at least ``min_peer_seconds``)
 with early stopping on a validation split; skjko's own end-to-end CNF
-(``bench_training.train_cnf``) gets the same. Every contender that samples
+(``peers.train_cnf``) gets the same. Every contender that samples
 also gets the MMD² of its samples to the test rows (``sample_quality.py``).
 """
 
@@ -14,30 +14,12 @@ import math
 import time
 
 import numpy as np
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 from skjko import JKOFlowDensity
 
-from ..bench_training import train_cnf
-from ..common import load_dataset
+from ..common import load_dataset, load_digits_density
 from . import peers
 from .sample_quality import sample_mmd
-
-
-def load_digits_density(seed=0):
-    """``load_digits`` as a continuous density problem.
-
-    Pixels (integers 0–16) get uniform noise U[0, 1) (``default_rng(seed)``),
-    rows are split 80/20 (``train_test_split(random_state=seed)``, 1437 / 360
-    rows), and both parts are standardized with the training part's per-pixel
-    mean and std. NLLs are densities of these standardized dequantized rows.
-    """
-    X = load_digits().data.astype(np.float64)
-    X = X + np.random.default_rng(seed).random(X.shape)
-    train, test = train_test_split(X, test_size=0.2, random_state=seed)
-    mean, std = train.mean(axis=0), train.std(axis=0)
-    return (train - mean) / std, (test - mean) / std
 
 
 def load(name, data_dir, settings):
@@ -100,7 +82,7 @@ def run_dataset(name, data_dir, settings, seed=0):
 
 
 def _end_to_end_cnf(name, jko, X_train, X_test, seconds, seed):
-    """skjko's own network trained end to end (``bench_training.train_cnf``) for ``seconds``.
+    """skjko's own network trained end to end (``peers.train_cnf``) for ``seconds``.
 
     As many blocks as the JKO flow kept, same hidden sizes, RK4 steps, learning
     rate and batch size; no validation split, so the NLL reported is that of
@@ -108,7 +90,7 @@ def _end_to_end_cnf(name, jko, X_train, X_test, seconds, seed):
     """
     params = dict(hidden_sizes=tuple(jko.hidden_sizes), n_steps=jko._n_steps(),
                   learning_rate=jko.learning_rate, batch_size=jko.batch_size)
-    result = train_cnf(X_train, X_test, jko.flow_.input_map, jko.n_blocks_, params,
+    result = peers.train_cnf(X_train, X_test, jko.flow_.input_map, jko.n_blocks_, params,
                        target_nll=-math.inf, max_iter=10**9, max_seconds=seconds,
                        eval_every=10**9, seed=seed)
     last = result["trace"][-1]

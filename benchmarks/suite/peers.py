@@ -4,6 +4,8 @@
   chosen on a 10 % validation split, then refitted on all training rows.
 * :func:`fit_kde`: ``KernelDensity`` on standardized rows with the bandwidth
   chosen by 3-fold ``GridSearchCV``.
+* :func:`train_cnf`: skjko's blocks trained jointly by maximum likelihood (an
+  end-to-end CNF of the JKO flow's network), the comparison JKO training must win.
 * :func:`train_zuko`: zuko's MAF, NSF or CNF trained by maximum likelihood for
   at most a given wall time, keeping the iterate best on a validation split;
   with a ``context``, the conditional flow p(x | context).
@@ -11,6 +13,7 @@
 
 import copy
 import itertools
+import math
 import time
 
 import numpy as np
@@ -18,6 +21,10 @@ import torch
 from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KernelDensity
+
+from skjko import BlockFlow, HutchinsonTrace, ODEBlock, VelocityMLP, standard_normal_log_prob
+
+from ..common import standardizer
 
 
 def validation_split(n, fraction=0.1, seed=0):
@@ -44,18 +51,11 @@ def fit_gmm(X, grid, seed=0):
     return GaussianMixture(**best, random_state=seed).fit(X), best
 
 
-def _standardizer(X):
-    """Per-column mean and std of ``X`` (std 1 for constant columns)."""
-    mean, scale = X.mean(axis=0), X.std(axis=0)
-    scale[scale == 0] = 1.0
-    return mean, scale
-
-
 class StandardizedKDE:
     """``KernelDensity`` fitted on standardized rows; ``score_samples`` in the original space."""
 
     def __init__(self, X, n_bandwidths, cv_rows, seed=0):
-        self.mean_, self.scale_ = _standardizer(X)
+        self.mean_, self.scale_ = standardizer(X)
         U = (X - self.mean_) / self.scale_
         # The CV search runs on at most cv_rows rows: KDE scoring is O(n_train · n_test).
         subset = np.random.default_rng(seed).permutation(len(U))[:cv_rows]
@@ -168,9 +168,9 @@ def train_zuko(kind, X, seconds, hidden, batch_size, eval_every, patience, lr=1e
         steps, seconds, stop reason, best validation NLL (standardized space).
     """
     torch.manual_seed(seed)
-    mean, scale = _standardizer(X)
+    mean, scale = standardizer(X)
     U = ((X - mean) / scale).astype(np.float32)
-    context_map = None if context is None else _standardizer(context)
+    context_map = None if context is None else standardizer(context)
     C = None if context is None else ((context - context_map[0]) / context_map[1])
     fit_rows, val_rows = validation_split(len(U), seed=seed)
     U_fit, U_val = torch.from_numpy(U[fit_rows]), U[val_rows]
@@ -210,3 +210,90 @@ def train_zuko(kind, X, seconds, hidden, batch_size, eval_every, patience, lr=1e
     set_cnf_exact(flow, True)
     return ZukoDensity(flow, mean, scale, context_map), dict(steps=steps, seconds=round(seconds_used, 1),
                                                 stop=stop, val_nll=round(best_val, 4))
+
+
+# ---------------------------------------------------------------------------------------
+# skjko's own network trained end to end
+# ---------------------------------------------------------------------------------------
+
+@torch.no_grad()
+def flow_log_density(flow, X, batch_size=1000):
+    """Exact log-density (float64) of data rows ``X`` under ``flow`` (its input map included)."""
+    flow = flow.double().eval()
+    out = [flow.log_prob(torch.tensor(X[s:s + batch_size], dtype=torch.float64)).numpy()
+           for s in range(0, X.shape[0], batch_size)]
+    return np.concatenate(out)
+
+
+# ---------------------------------------------------------------------------------------
+# End-to-end CNF with the same network
+# ---------------------------------------------------------------------------------------
+
+def train_cnf(X_train, X_subset, input_map, n_blocks, params, target_nll, max_iter,
+              max_seconds, eval_every, seed=0):
+    """Train ``n_blocks`` fresh ODE blocks jointly by maximum likelihood.
+
+    The blocks follow ``input_map`` (the JKO flow's fitted first layer), so
+    both flows see the same rows and report densities in the data's space.
+    Returns the evaluation trace and when (iterations, training seconds) the
+    exact subset NLL first reached ``target_nll``. Training seconds exclude
+    the evaluations, which are timed separately.
+    """
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    d = X_train.shape[1]
+    flow = BlockFlow([ODEBlock(VelocityMLP(d, tuple(params["hidden_sizes"])), params["n_steps"])
+                      for _ in range(n_blocks)], input_map=copy.deepcopy(input_map).cpu())
+    optimizer = torch.optim.Adam(flow.parameters(), lr=params["learning_rate"])
+    with torch.no_grad():
+        X = flow.input_map(torch.tensor(X_train, dtype=torch.float64))[0].float()
+    batch_size = params["batch_size"]
+
+    def evaluate():
+        start = time.perf_counter()
+        nll = -flow_log_density(copy.deepcopy(flow), X_subset).mean()
+        return float(nll), time.perf_counter() - start
+
+    nll0, eval_seconds = evaluate()
+    trace = [dict(iteration=0, seconds=0.0, nll=nll0)]
+    reached = None
+    train_seconds, iteration, permutation, position = 0.0, 0, rng.permutation(len(X)), 0
+    losses = []
+    stop = "iterations"
+    while iteration < max_iter:
+        start = time.perf_counter()
+        if position + batch_size > len(X):
+            permutation, position = rng.permutation(len(X)), 0
+        batch = X[permutation[position:position + batch_size]]
+        position += batch_size
+        z, log_det = batch, 0.0
+        for block in flow.blocks:
+            z, int_div = block(z, HutchinsonTrace.rademacher(z))
+            log_det = log_det + int_div
+        loss = -(standard_normal_log_prob(z) + log_det).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(flow.parameters(), 1.0)
+        optimizer.step()
+        iteration += 1
+        train_seconds += time.perf_counter() - start
+        losses.append(loss.item())
+        if iteration % eval_every == 0 or iteration == max_iter or train_seconds >= max_seconds:
+            nll, seconds = evaluate()
+            eval_seconds += seconds
+            trace.append(dict(iteration=iteration, seconds=train_seconds, nll=nll,
+                              train_loss=float(np.mean(losses[-eval_every:]))))
+            if nll <= target_nll:
+                reached = dict(iteration=iteration, seconds=train_seconds, nll=nll)
+                stop = "reached"
+                break
+            if not math.isfinite(loss.item()):
+                stop = "non-finite loss"
+                break
+            if train_seconds >= max_seconds:
+                stop = "seconds"
+                break
+    best = min(trace, key=lambda r: r["nll"] if math.isfinite(r["nll"]) else math.inf)
+    return dict(n_blocks=n_blocks, budget_iterations=max_iter, budget_seconds=max_seconds,
+                eval_every=eval_every, iterations=iteration, train_seconds=train_seconds,
+                eval_seconds=eval_seconds, stop=stop, reached=reached, best=best, trace=trace)
