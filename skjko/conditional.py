@@ -190,7 +190,7 @@ stop_reason_, noise_std_, device_, n_threads_
         -------
         Y : ndarray of shape (n_rows, n_samples, n_targets), dtype float64
             ``Y[i]`` are the draws given ``X[i]``. Each RK4 step is inverted
-            to a relative residual of 1e-6, as in :meth:`JKOFlowDensity.sample`.
+            to a relative residual of 1e-4, as in :meth:`JKOFlowDensity.sample`.
         """
         X = self._validated_context(X)
         check_n_samples(n_samples)

@@ -105,12 +105,12 @@ def test_sample_matches_the_data(fitted, data):
 
 
 def test_samples_are_the_inverse_of_gaussian_draws_to_the_sample_tolerance(fitted):
-    """sample stops each inverted RK4 step at a 1e-6 residual; inverse_transform at round-off."""
+    """sample stops each inverted RK4 step at a 1e-4 residual; inverse_transform at round-off."""
     from sklearn.utils import check_random_state
 
     draws = check_random_state(0).standard_normal((500, 2))
     samples, exact = fitted.sample(500, random_state=0), fitted.inverse_transform(draws)
-    np.testing.assert_allclose(samples, exact, rtol=0, atol=1e-4 * np.abs(exact).max())
+    np.testing.assert_allclose(samples, exact, rtol=0, atol=1e-3 * np.abs(exact).max())
     np.testing.assert_allclose(fitted.transform(exact), draws, rtol=1e-9, atol=1e-9)
 
 
