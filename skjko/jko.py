@@ -433,7 +433,7 @@ class JKOTrainer:
             w2_loss=result["w2_loss"], val_nll=result["val_nll"], w2_movement=movement,
             w2_ratio=ratio, seconds=time.perf_counter() - start, diverged=result["diverged"])
         if self.verbose:
-            print(f"[JKOFlowDensity] {round_name} block {index + 1}: h={h:.3g} "
+            print(f"[skjko] {round_name} block {index + 1}: h={h:.3g} "
                   f"iters={record.n_iter} best={record.best_iter} loss={record.loss:.4f} "
                   f"val_nll={record.val_nll:.4f} W2={movement:.4f} ratio={ratio:.4f} "
                   f"({record.seconds:.1f} s)", flush=True)
