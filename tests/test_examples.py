@@ -24,5 +24,6 @@ def test_example_runs_and_saves_its_figure(script, tmp_path):
 
 def test_every_example_is_collected():
     assert {"quickstart.py", "plot_density_2d.py", "plot_anomaly_detection.py",
-            "grid_search_h.py", "pipeline.py", "plot_latent_digits.py"} <= {
+            "grid_search_h.py", "pipeline.py", "plot_latent_digits.py",
+            "plot_conditional.py"} <= {
                 p.name for p in EXAMPLES.glob("*.py")}
