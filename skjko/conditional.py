@@ -229,4 +229,3 @@ stop_reason_, noise_std_, device_, n_threads_
         # score is a log-likelihood, not R²: check_regressors_train's "R² > 0.5" does not apply.
         tags.regressor_tags.poor_score = True
         return tags
-

@@ -130,7 +130,6 @@ class _JKOFlowBase(BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-
     def _fit_flow(self, X, sample_weight, n_context, continuing):
         """Train the flow on the validated state rows ``X`` (n_samples, n_features).
 
@@ -173,7 +172,7 @@ class _JKOFlowBase(BaseEstimator):
                 transport_cost=self._transport_cost(), alpha_hjb=self.alpha_hjb,
                 weight_decay=self.weight_decay, noise_std=noise_std,
                 schedule=LEARNING_RATE_SCHEDULES[self.learning_rate_schedule],
-                trace=self._training_trace(n_context), n_context=n_context),
+                trace=self._training_trace(n_context)),
             self.verbose, weight=as_tensor(w_train), weight_val=as_tensor(w_val),
             rounds_done=getattr(self, "_rounds_done", None) if continuing else None,
             # Not a parameter: a hook for benchmarks that watch the flow grow (bench_training).
@@ -329,7 +328,6 @@ class _JKOFlowBase(BaseEstimator):
                                      device=self.device_)
                 outputs.append(function(chunk).cpu().numpy())
         return np.concatenate(outputs)
-
 
     def _log_density(self, rows):
         """The flow's exact log-density of validated ``rows``, floored at the lowest float."""
@@ -601,7 +599,6 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
     (3,)
     """
 
-
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None, sample_weight=None):
         """Train the flow block by block.
@@ -726,7 +723,6 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         rng = check_random_state(random_state)
         return self._in_chunks(partial(self.flow_.inverse, tolerance=SAMPLE_TOLERANCE),
                                rng.standard_normal((n_samples, self.n_features_in_)))
-
 
     @property
     def _n_features_out(self):

@@ -26,6 +26,14 @@ def targets(state: torch.Tensor, n_context: int = 0) -> torch.Tensor:
     return state[:, :state.shape[1] - n_context] if n_context else state
 
 
+def log_density(z: torch.Tensor, log_det: torch.Tensor, n_context: int = 0) -> torch.Tensor:
+    """log p of rows that a flow mapped to the latent state ``z`` (n, d) with ``log_det`` (n,).
+
+    The latent Gaussian is on the targets only (see :func:`targets`).
+    """
+    return standard_normal_log_prob(targets(z, n_context)) + log_det
+
+
 class BlockFlow(nn.Module):
     """Composition T = T_K ∘ … ∘ T_1 ∘ A of :class:`ODEBlock` maps, data → latent.
 
@@ -42,6 +50,9 @@ class BlockFlow(nn.Module):
         blocks read them and leave them as they are, so the flow is a density
         of the other columns given x, log p(y | x).
     """
+
+    #: Class default, so flows pickled before conditional flows existed load as unconditional.
+    n_context = 0
 
     def __init__(self, blocks=(), input_map: InputMap = None, n_context: int = 0):
         super().__init__()
@@ -86,8 +97,7 @@ class BlockFlow(nn.Module):
 
         With a context, the conditional log p(y | x) of the rows' targets.
         """
-        z, log_det = self(x, trace)
-        return standard_normal_log_prob(targets(z, self.n_context)) + log_det
+        return log_density(*self(x, trace), self.n_context)
 
     def transform(self, x: torch.Tensor) -> torch.Tensor:
         """Data → latent without the log-determinant, (n, d) to (n, d)."""

@@ -24,7 +24,7 @@ from sklearn.exceptions import ConvergenceWarning
 from tqdm.auto import tqdm
 
 from .divergence import HutchinsonTrace
-from .flow import BlockFlow, standard_normal_log_prob, targets
+from .flow import BlockFlow, log_density, targets
 from .ode_block import ODEBlock
 
 #: A validation NLL must drop by more than this (nats) to count as better.
@@ -175,8 +175,7 @@ class ValidationData:
         y, log_det = (self.x, self.log_det) if block is None else self._through(block)
         if block is not None:
             log_det = self.log_det + log_det
-        log_prob = standard_normal_log_prob(targets(y, self.n_context)) + log_det
-        return -weighted_mean(log_prob, self.weight).item()
+        return -weighted_mean(log_density(y, log_det, self.n_context), self.weight).item()
 
     def push(self, block: ODEBlock) -> "ValidationData":
         """Move the rows through ``block`` (after it is accepted)."""
@@ -206,9 +205,6 @@ class TrainingSettings:
     #: ``trace(batch)`` gives the divergence each training step uses (see
     #: :mod:`skjko.divergence`): a fresh Hutchinson probe by default.
     trace: Callable = HutchinsonTrace.rademacher
-    #: The state's last columns that are a context (a conditional flow's x):
-    #: carried along, never moved, and without a Gaussian target.
-    n_context: int = 0
 
 
 def cosine_schedule(optimizer, max_iter: int):
@@ -240,11 +236,14 @@ class BlockRecord:
 
 
 def train_block(block: ODEBlock, x: torch.Tensor, h: float, fit: TrainingSettings,
-                validation: ValidationData = None, progress=None, weight: torch.Tensor = None):
+                validation: ValidationData = None, progress=None, weight: torch.Tensor = None,
+                n_context: int = 0):
     """AdamW on the JKO objective of ``block``; the weights are updated in place.
 
     Each minibatch is jittered by N(0, ``fit.noise_std``² I) when that is positive.
-    ``weight`` (n,), when given, weights the rows of ``x`` in the loss.
+    ``weight`` (n,), when given, weights the rows of ``x`` in the loss. The last
+    ``n_context`` columns of ``x`` are a context the block does not move (see
+    :func:`jko_loss`).
 
     With ``validation``, the exact validation NLL is checked every
     ``fit.validation_interval`` steps; the block ends at the best iterate and
@@ -285,7 +284,7 @@ def train_block(block: ODEBlock, x: torch.Tensor, h: float, fit: TrainingSetting
             # which keeps it from memorising a small training set.
             batch = batch + fit.noise_std * torch.randn_like(batch)
         loss, kl_loss, w2_loss = jko_loss(block, batch, h, fit.transport_cost, fit.alpha_hjb,
-                                          fit.trace(batch), batch_weight, fit.n_context)
+                                          fit.trace(batch), batch_weight, n_context)
         if not torch.isfinite(loss):
             last_good.restore()
             result["diverged"] = True
@@ -401,7 +400,7 @@ class JKOTrainer:
 
     def _validation(self):
         return None if self.x_val is None else ValidationData(
-            self.x_val, self.fit.batch_size, self.weight_val, self.fit.n_context)
+            self.x_val, self.fit.batch_size, self.weight_val, self.flow.n_context)
 
     def _train(self, block, x, validation, h, round_name, index):
         """Train a copy of ``block``; return it, the pushed data and its record."""
@@ -409,7 +408,8 @@ class JKOTrainer:
         block = copy.deepcopy(block).train()
         with tqdm(total=self.fit.max_iter, desc=f"{round_name} block {index + 1} h={h:.3g}",
                   disable=not self.verbose, leave=self.verbose > 1, mininterval=0.5) as bar:
-            result = train_block(block, x, h, self.fit, validation, bar, self.weight)
+            result = train_block(block, x, h, self.fit, validation, bar, self.weight,
+                                 self.flow.n_context)
         block.eval()
         y = push_forward(block, x, self.fit.batch_size)
         if result["diverged"]:
@@ -424,7 +424,7 @@ class JKOTrainer:
                 f"iterate {result['best_iter']}); increase max_iter or learning_rate.",
                 ConvergenceWarning)
         movement = mean_squared_movement(x, y, self.weight)
-        y_targets = targets(y, self.fit.n_context)
+        y_targets = targets(y, self.flow.n_context)
         ratio = movement / max(weighted_mean((y_targets * y_targets).sum(dim=1),
                                              self.weight).item(), 1e-12)
         record = BlockRecord(

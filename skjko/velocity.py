@@ -5,6 +5,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .flow import targets
+
 
 class VelocityMLP(nn.Module):
     """Autonomous MLP velocity field ``f: R^d -> R^d`` (JKO-iFlow's network).
@@ -24,6 +26,9 @@ class VelocityMLP(nn.Module):
         n_context`` columns and their velocity is zero, so the divergence is
         the one with respect to the first ``n_features`` columns only.
     """
+
+    #: Class default, so networks pickled before conditional flows existed load unchanged.
+    n_context = 0
 
     def __init__(self, n_features: int, hidden_sizes: Sequence[int], beta: float = 20.0,
                  n_context: int = 0):
@@ -92,8 +97,8 @@ class VelocityMLP(nn.Module):
         if not slopes:  # a linear field; the diagonal stops at the moving columns
             return fx, torch.diagonal(last.weight).sum().expand(x.shape[0])
         # Only the moving columns enter the trace: the context's rows of ∂f/∂x are zero.
-        first = pairs[0].weight[:, :-self.n_context] if self.n_context else pairs[0].weight
-        ends = first @ last.weight  # M = W_1 W_L, (width_1, width_L)
+        # M = W_1 W_L, (width_1, width_L)
+        ends = targets(pairs[0].weight, self.n_context) @ last.weight
         if len(slopes) == 1:
             return fx, slopes[0] @ torch.diagonal(ends)
         middle = pairs[2].weight * ends.T  # W_2 ∘ Mᵀ, (width_2, width_1)
