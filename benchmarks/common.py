@@ -3,6 +3,7 @@ and the machine description."""
 
 import os
 import platform
+import time
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,13 @@ def load_dataset(name, data_dir, run):
     train = sample_toy(name, run["n_train"], np.random.default_rng([0, index]))
     test = sample_toy(name, run["n_test"], np.random.default_rng([1, index]))
     return train, test
+
+
+def timed(fit):
+    """``fit()`` returns (model, info); this returns (model, info, its wall seconds)."""
+    start = time.perf_counter()
+    model, info = fit()
+    return model, info, time.perf_counter() - start
 
 
 def load_odds(data_dir, name):

@@ -18,11 +18,10 @@ maximum-likelihood loop, ``peers.train_zuko``), a ``GaussianProcessRegressor``
 ``GaussianMixture`` fitted to the rows (y, x) (components chosen on validation).
 """
 
-import time
 
 import numpy as np
 from scipy.special import logsumexp
-from scipy.stats import norm
+from scipy.stats import multivariate_normal, norm
 from sklearn.datasets import load_diabetes
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
@@ -30,7 +29,7 @@ from sklearn.model_selection import train_test_split
 
 from skjko import JKOFlowConditionalDensity
 
-from ..common import load_dataset, standardizer
+from ..common import load_dataset, standardizer, timed
 from . import peers
 
 
@@ -77,15 +76,9 @@ class GMMConditional:
         covariances = gmm.covariances_
         if gmm.covariance_type == "diag":
             covariances = np.stack([np.diag(c) for c in covariances])
-        per_component = []
-        for weight, mean, covariance in zip(gmm.weights_, gmm.means_, covariances):
-            sub = covariance[p:, p:]
-            cholesky = np.linalg.cholesky(sub)
-            solved = np.linalg.solve(cholesky, (X - mean[p:]).T)
-            log_det = 2 * np.log(np.diag(cholesky)).sum()
-            per_component.append(np.log(weight) - 0.5 * (solved ** 2).sum(axis=0)
-                                 - 0.5 * log_det - 0.5 * X.shape[1] * np.log(2 * np.pi))
-        return logsumexp(np.stack(per_component), axis=0)
+        return logsumexp([np.log(weight) + multivariate_normal.logpdf(X, mean[p:], cov[p:, p:])
+                          for weight, mean, cov in zip(gmm.weights_, gmm.means_, covariances)],
+                         axis=0)
 
 
 def fit_gmm_conditional(X, Y, grid, seed=0):
@@ -137,12 +130,6 @@ def fit_skjko(X, Y, params, seed):
                        noise_std=round(model.noise_std_, 4))
 
 
-def _timed(fit):
-    start = time.perf_counter()
-    model, info = fit()
-    return model, info, time.perf_counter() - start
-
-
 def _row(name, method, model, info, seconds, X_test, Y_test):
     nll = float(-np.mean(model.score_samples(X_test, Y_test)))
     print(f"  {name:10s} {method:18s} NLL {nll:9.4f}  fit {seconds:7.1f} s  {info}", flush=True)
@@ -159,16 +146,16 @@ def run_dataset(name, data_dir, settings, seed=0):
                          fit_seconds=0.0, info={}))
     budget = settings["min_peer_seconds"]
     for method, overrides in settings["jko"].items():
-        model, info, seconds = _timed(lambda: fit_skjko(X, Y, overrides, seed))
+        model, info, seconds = timed(lambda: fit_skjko(X, Y, overrides, seed))
         rows.append(_row(name, method, model, info, seconds, X_test, Y_test))
         budget = max(budget, seconds)
     for kind in settings["peers"]:
         model, info = peers.train_zuko(kind, Y, budget, seed=seed, context=X, **settings["zuko"])
         rows.append(_row(name, f"zuko c{kind}", ZukoConditional(model), info, info["seconds"],
                          X_test, Y_test))
-    model, info, seconds = _timed(lambda: fit_gmm_conditional(X, Y, settings["gmm_grid"], seed))
+    model, info, seconds = timed(lambda: fit_gmm_conditional(X, Y, settings["gmm_grid"], seed))
     rows.append(_row(name, "GMM conditional", model, info, seconds, X_test, Y_test))
-    model, info, seconds = _timed(lambda: fit_gp_conditional(X, Y, settings["gp_rows"], seed))
+    model, info, seconds = timed(lambda: fit_gp_conditional(X, Y, settings["gp_rows"], seed))
     rows.append(_row(name, "GP regression", model, info, seconds, X_test, Y_test))
     return rows
 
@@ -180,19 +167,3 @@ def run(data_dir, settings, datasets=None):
         rows.extend(run_dataset(name, data_dir, settings))
     return rows
 
-
-def table(rows):
-    """Test NLL and fit seconds, data sets × methods."""
-    sets = list(dict.fromkeys(r["dataset"] for r in rows))
-    methods = list(dict.fromkeys(r["method"] for r in rows))
-    cell = {(r["dataset"], r["method"]): r for r in rows}
-    head = "| data set | " + " | ".join(methods) + " |\n|---|" + "---|" * len(methods)
-
-    def grid(key, fmt):
-        return [head] + [f"| {s} | " + " | ".join(
-            format(cell[s, m][key], fmt) if (s, m) in cell else "–" for m in methods) + " |"
-            for s in sets]
-
-    return "\n".join(["Conditional test NLL, −mean log p(y | x) (nats, lower is better):", "",
-                      *grid("nll", ".3f"), "", "Fit wall time (s):", "",
-                      *grid("fit_seconds", ".1f")])

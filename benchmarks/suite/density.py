@@ -11,13 +11,12 @@ also gets the MMD² of its samples to the test rows (``sample_quality.py``).
 """
 
 import math
-import time
 
 import numpy as np
 
 from skjko import JKOFlowDensity
 
-from ..common import load_dataset, load_digits_density
+from ..common import load_dataset, load_digits_density, timed
 from . import peers
 from .sample_quality import sample_mmd
 
@@ -41,12 +40,6 @@ def fit_skjko(X, params, seed):
     return model, dict(n_blocks=model.n_blocks_, n_iter=model.n_iter_, stop=model.stop_reason_)
 
 
-def _timed(fit):
-    start = time.perf_counter()
-    model, info = fit()
-    return model, info, time.perf_counter() - start
-
-
 def _row(name, method, model, info, seconds, X_test):
     nll = float(-np.mean(model.score_samples(X_test)))
     mmd = sample_mmd(model, X_test)
@@ -60,12 +53,12 @@ def run_dataset(name, data_dir, settings, seed=0):
     X_train, X_test = load(name, data_dir, settings)
     print(f"density {name}: train {X_train.shape}, test {X_test.shape}", flush=True)
     rows = []
-    jko, info, jko_seconds = _timed(lambda: fit_skjko(X_train, settings["jko"], seed))
+    jko, info, jko_seconds = timed(lambda: fit_skjko(X_train, settings["jko"], seed))
     rows.append(_row(name, "skjko", jko, info, jko_seconds, X_test))
 
-    gmm, info, seconds = _timed(lambda: peers.fit_gmm(X_train, settings["gmm_grid"], seed))
+    gmm, info, seconds = timed(lambda: peers.fit_gmm(X_train, settings["gmm_grid"], seed))
     rows.append(_row(name, "GMM", gmm, info, seconds, X_test))
-    kde, info, seconds = _timed(lambda: peers.fit_kde(X_train, settings["kde_bandwidths"],
+    kde, info, seconds = timed(lambda: peers.fit_kde(X_train, settings["kde_bandwidths"],
                                                       settings["kde_cv_rows"], seed))
     rows.append(_row(name, "KDE", kde, info, seconds, X_test))
 

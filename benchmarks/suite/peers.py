@@ -208,8 +208,9 @@ def train_zuko(kind, X, seconds, hidden, batch_size, eval_every, patience, lr=1e
     if best_state is not None:
         flow.load_state_dict(best_state)
     set_cnf_exact(flow, True)
-    return ZukoDensity(flow, mean, scale, context_map), dict(steps=steps, seconds=round(seconds_used, 1),
-                                                stop=stop, val_nll=round(best_val, 4))
+    info = dict(steps=steps, seconds=round(seconds_used, 1), stop=stop,
+                val_nll=round(best_val, 4))
+    return ZukoDensity(flow, mean, scale, context_map), info
 
 
 # ---------------------------------------------------------------------------------------
