@@ -9,7 +9,7 @@ from _helpers import grid_mass
 from skjko import JKOFlowDensity, PotentialVelocity
 
 PARAMS = dict(velocity="potential", hidden_sizes=(64, 64, 64), n_blocks=2, n_reparam=0,
-              max_iter=150, batch_size=256, learning_rate=1e-2, device="cpu", random_state=0)
+              max_iter=100, batch_size=256, learning_rate=1e-2, device="cpu", random_state=0)
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,9 @@ def test_blocks_use_the_potential_network(fitted):
 
 
 def test_potential_density_integrates_to_one(fitted, blobs):
-    assert grid_mass(fitted, blobs[0]) == pytest.approx(1.0, abs=0.02)
+    # 101² points: the trapezoid rule is already exact to 1e-3 on these blobs (the step is
+    # under half their smallest spread), and 8 RK4 steps per block make each point costly.
+    assert grid_mass(fitted, blobs[0], n_grid=101) == pytest.approx(1.0, abs=0.02)
 
 
 def test_potential_learns_more_than_a_gaussian(fitted, blobs):
