@@ -20,7 +20,7 @@ import torch
 
 from skjko import JKOFlowDensity
 
-from .common import load_any, machine_info
+from .common import code_version, load_any, machine_info, utc_now
 from .suite.peers import fit_gmm
 
 DATASETS = ("miniboone", "digits", "checkerboard", "2spirals", "cardio", "letter")
@@ -80,7 +80,8 @@ def main(argv=None):
     print(f"\nthis run: {time.perf_counter() - start:.0f} s\n\n{table(rows)}")
     if args.out:
         with open(args.out, "w") as f:
-            json.dump(dict(machine=machine_info(), rows=rows), f, indent=1, default=str)
+            json.dump(dict(machine=machine_info(), finished=utc_now(), code=code_version(),
+                           rows=rows), f, indent=1, default=str)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ and the machine description."""
 
 import os
 import platform
+import subprocess
 import time
 from pathlib import Path
 
@@ -128,3 +129,17 @@ def machine_info():
     return dict(cpu=cpu, logical_cpus=os.cpu_count(), torch=torch.__version__,
                 threads=torch.get_num_threads(), python=platform.python_version(),
                 numpy=np.__version__)
+
+
+def code_version():
+    """``git describe`` of the checkout the benchmark runs from ('unknown' outside git)."""
+    try:
+        return subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
+                              text=True, cwd=Path(__file__).parent, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def utc_now():
+    """The time a run finished, as the results' headers record it (sorts as text)."""
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())

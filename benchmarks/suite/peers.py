@@ -23,6 +23,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KernelDensity
 
 from skjko import BlockFlow, HutchinsonTrace, ODEBlock, VelocityMLP, standard_normal_log_prob
+from skjko.jko import minibatch_indices
 
 from ..common import standardizer
 
@@ -151,10 +152,11 @@ class ZukoDensity:
 
 
 def train_zuko(kind, X, seconds, hidden, batch_size, eval_every, patience, lr=1e-3, seed=0,
-               context=None):
+               context=None, max_steps=None):
     """Train a zuko flow for at most ``seconds`` of wall time, validation included.
 
-    Adam (lr 1e-3), minibatches of standardized training rows; every
+    Adam (lr 1e-3), minibatches of standardized training rows (skjko's own
+    sampler, :func:`skjko.jko.minibatch_indices`), at most ``max_steps`` of them; every
     ``eval_every`` steps the validation NLL (10 % of X held out; exact trace for
     the CNF, which trains with one Hutchinson probe) decides the iterate kept.
     Stops after ``patience`` checks without improvement or when time is up.
@@ -178,19 +180,21 @@ def train_zuko(kind, X, seconds, hidden, batch_size, eval_every, patience, lr=1e
     flow = make_zuko(kind, U.shape[1], hidden, exact=False,
                      context=0 if C is None else C.shape[1])
     optimizer = torch.optim.Adam(flow.parameters(), lr=lr)
-    rng = np.random.default_rng(seed)
+    batches = minibatch_indices(len(U_fit), batch_size, U_fit.device)
     best_state, best_val, bad, steps, stop = None, np.inf, 0, 0, "seconds"
     start = time.perf_counter()
     while True:
         flow.train()
-        rows = rng.integers(0, len(U_fit), batch_size)
+        rows = next(batches)
         loss = -flow(None if C_fit is None else C_fit[rows]).log_prob(U_fit[rows]).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(flow.parameters(), 1.0)
         optimizer.step()
         steps += 1
-        out_of_time = time.perf_counter() - start >= seconds
+        if max_steps is not None and steps >= max_steps:
+            stop = "max_steps"
+        out_of_time = stop == "max_steps" or time.perf_counter() - start >= seconds
         if steps % eval_every == 0 or out_of_time:
             set_cnf_exact(flow, True)
             val = float(-zuko_log_prob(flow, U_val, C=C_val).mean())
@@ -241,7 +245,6 @@ def train_cnf(X_train, X_subset, input_map, n_blocks, params, target_nll, max_it
     the evaluations, which are timed separately.
     """
     torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
     d = X_train.shape[1]
     flow = BlockFlow([ODEBlock(VelocityMLP(d, tuple(params["hidden_sizes"])), params["n_steps"])
                       for _ in range(n_blocks)], input_map=copy.deepcopy(input_map).cpu())
@@ -258,15 +261,12 @@ def train_cnf(X_train, X_subset, input_map, n_blocks, params, target_nll, max_it
     nll0, eval_seconds = evaluate()
     trace = [dict(iteration=0, seconds=0.0, nll=nll0)]
     reached = None
-    train_seconds, iteration, permutation, position = 0.0, 0, rng.permutation(len(X)), 0
+    train_seconds, iteration, batches = 0.0, 0, minibatch_indices(len(X), batch_size, X.device)
     losses = []
     stop = "iterations"
     while iteration < max_iter:
         start = time.perf_counter()
-        if position + batch_size > len(X):
-            permutation, position = rng.permutation(len(X)), 0
-        batch = X[permutation[position:position + batch_size]]
-        position += batch_size
+        batch = X[next(batches)]
         z, log_det = batch, 0.0
         for block in flow.blocks:
             z, int_div = block(z, HutchinsonTrace.rademacher(z))

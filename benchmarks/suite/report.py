@@ -255,7 +255,72 @@ def saved_tags(out_dir, suite):
 
 
 def combine(out_dir, suite):
-    """Join every ``suite_<suite>_<tag>.md`` in ``out_dir`` into ``suite_<suite>.md``."""
+    """Join every ``suite_<suite>_<tag>.md`` in ``out_dir`` into ``suite_<suite>.md``.
+
+    Also writes ``standing_<suite>.md``, the :func:`standing_table` of the saved
+    density runs.
+    """
     parts = [Path(out_dir) / f"suite_{suite}_{tag}.md" for tag in saved_tags(out_dir, suite)]
     text = "\n".join(p.read_text() for p in parts if p.exists())
     (Path(out_dir) / f"suite_{suite}.md").write_text(f"## Suite `{suite}`\n\n{text}")
+    standing = standing_table(out_dir, suite)
+    if standing:
+        (Path(out_dir) / f"standing_{suite}.md").write_text(standing + "\n")
+
+
+def newest_density_rows(out_dir, suite):
+    """Each data set's rows from the newest saved density run that has it.
+
+    Runs are ordered by their header's ``finished`` time; the density part
+    saves one file per run (``suite_<suite>_density-<data sets>.json``), so a
+    data set re-run later replaces its older rows and keeps the others'.
+
+    Returns
+    -------
+    dict
+        data set -> (finished, tag, code, rows), in the suite's data-set order.
+    """
+    newest = {}
+    for tag in saved_tags(out_dir, suite):
+        if tag.split("-")[0] != "density":
+            continue
+        saved = json.loads((Path(out_dir) / f"suite_{suite}_{tag}.json").read_text())
+        finished = saved.get("finished", "")
+        for name in dict.fromkeys(r["dataset"] for r in saved["result"]):
+            if name not in newest or finished >= newest[name][0]:
+                newest[name] = (finished, tag, saved.get("code", "unknown"),
+                                [r for r in saved["result"] if r["dataset"] == name])
+    from .config import SUITES
+
+    order = list(SUITES[suite]["density"]["datasets"])
+    return dict(sorted(newest.items(), key=lambda item: (
+        order.index(item[0]) if item[0] in order else len(order), item[0])))
+
+
+def standing_table(out_dir, suite="full"):
+    """Where skjko stands: its test NLL beside every peer's, per data set (markdown).
+
+    One row per data set from :func:`newest_density_rows`: skjko, the best peer,
+    the others, the blocks kept and skjko's fit seconds, and the run it comes from.
+    Empty when no density run is saved.
+    """
+    newest = newest_density_rows(out_dir, suite)
+    if not newest:
+        return ""
+    lines = ["| data set | skjko | best peer | other peers | blocks | skjko fit s | run |",
+             "|---|---|---|---|---|---|---|"]
+    for name, (finished, tag, code, rows) in newest.items():
+        by_method = {r["method"]: r for r in rows}
+        if "skjko" not in by_method:
+            continue
+        jko = by_method.pop("skjko")
+        ranked = sorted(by_method.values(), key=lambda r: r["nll"])
+        best, others = ranked[0], ranked[1:]
+        mark = "**" if jko["nll"] < best["nll"] else ""
+        lines.append(
+            f"| {name} | {mark}{jko['nll']:.3f}{mark} | {best['method']} {best['nll']:.3f} | "
+            + ", ".join(f"{r['method']} {r['nll']:.3f}" for r in others)
+            + f" | {jko['info'].get('n_blocks', '–')} | {jko['fit_seconds']:.0f} | "
+            f"`{tag}`, {finished or 'no date'}" + ("" if code == "unknown" else f", {code}")
+            + " |")
+    return "\n".join(lines)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from ..common import machine_info
+from ..common import code_version, machine_info, utc_now
 from . import (anomaly, conditional, density, memory, report, scaling, speed, threads,
                training)
 from .config import SUITES
@@ -43,7 +43,8 @@ def run(suite, parts, data_dir, out_dir, figures_dir, datasets=None, peers=None)
                             e2e_cnf="e2e-CNF" in peers)
         result = _run_part(part, settings, data_dir, datasets)
         header = dict(suite=suite, machine=info, settings=settings,
-                      seconds=time.perf_counter() - part_start)
+                      seconds=time.perf_counter() - part_start, finished=utc_now(),
+                      code=code_version())
         tag = part if part != "density" or not datasets else f"density-{'-'.join(datasets)}"
         print("\n" + report.write(out_dir, figures_dir, suite, tag, result, header), flush=True)
         print(f"[{part}: {header['seconds']:.0f} s]\n", flush=True)
