@@ -141,7 +141,7 @@ def divergence_exact(velocity: nn.Module, x: torch.Tensor, create_graph: bool = 
     method : {"loop", "vmap"}, default="loop"
         ``"loop"``: one vector-Jacobian product per dimension, batched over rows.
         ``"vmap"``: the full per-row Jacobian with ``torch.func.vmap(jacrev)``.
-        Both cost about d VJPs; ``benchmarks/bench_divergence.py`` measures them.
+        Both cost about d VJPs; the benchmarks' ``divergence`` study measures them.
 
     Returns
     -------

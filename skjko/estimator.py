@@ -175,7 +175,7 @@ class _JKOFlowBase(BaseEstimator):
                 trace=self._training_trace(n_context)),
             self.verbose, weight=as_tensor(w_train), weight_val=as_tensor(w_val),
             rounds_done=getattr(self, "_rounds_done", None) if continuing else None,
-            # Not a parameter: a hook for benchmarks that watch the flow grow (bench_training).
+            # Not a parameter: a hook for benchmarks that watch the flow grow (``procedure``).
             on_block=getattr(self, "_on_block", None))
         stop_reason = self.stop_reason_ if continuing else "n_blocks"
         cuda_devices = [device] if device.type == "cuda" else []

@@ -61,10 +61,10 @@ def run_set(name, data_dir, seeds, jko_params):
     return rows
 
 
-def run(data_dir, settings):
+def run(settings, data_dir):
     """All sets of the suite; returns the list of per-seed rows."""
     rows = []
-    for name in settings["sets"]:
+    for name in settings["datasets"]:
         rows.extend(run_set(name, data_dir, settings["seeds"], settings["jko"]))
     return rows
 

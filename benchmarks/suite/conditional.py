@@ -160,10 +160,9 @@ def run_dataset(name, data_dir, settings, seed=0):
     return rows
 
 
-def run(data_dir, settings, datasets=None):
-    """Every data set of the part (or ``datasets``); returns the list of rows."""
+def run(settings, data_dir):
+    """Every data set of ``settings``; returns the list of rows."""
     rows = []
-    for name in datasets or settings["datasets"]:
+    for name in settings["datasets"]:
         rows.extend(run_dataset(name, data_dir, settings))
     return rows
-

@@ -1,12 +1,19 @@
-"""Settings of the three suites.
+"""Settings of every part (the suite's and the studies') in the three suites.
 
 ``smoke`` checks that every part runs (well under a minute), ``quick`` must
-finish in under 10 minutes on 2 CPU cores, ``full`` may take about an hour.
-Every setting a result depends on is copied into that result's JSON.
+finish in under 10 minutes on 2 CPU cores, ``full`` may take about an hour (the
+studies' full settings, longer: they are what their journal sections ran).
+Every setting a result depends on is copied into that result's JSON;
+``python -m benchmarks run --set KEY=JSON`` overrides one for a run.
 """
 
+#: The suite: what ``python -m benchmarks run`` measures unless ``--parts`` says otherwise.
 PARTS = ("density", "conditional", "anomaly", "speed", "training", "memory", "scaling",
          "threads")
+#: Studies: parts that answer one question (which defaults, which velocity, ...), run only
+#: when ``--parts`` names them.
+STUDIES = ("defaults", "small_data", "parallel", "divergence", "velocity", "procedure")
+ALL_PARTS = PARTS + STUDIES
 
 # skjko settings used wherever a part does not run the defaults. ``tol=0`` and
 # ``early_stopping=False`` fix the amount of work: exactly n_blocks blocks of
@@ -14,6 +21,46 @@ PARTS = ("density", "conditional", "anomaly", "speed", "training", "memory", "sc
 _SMALL = dict(hidden_sizes=(32, 32), n_blocks=2, max_iter=40, n_reparam=0,
               validation_interval=10, device="cpu")
 _FIXED_WORK = dict(tol=0.0, early_stopping=False, n_reparam=0, device="cpu")
+
+# The studies' own settings (``procedure``: JKO-iFlow's whole procedure against an
+# end-to-end CNF; ``velocity``: the MLP against OT-Flow's potential), as they were measured.
+_PROCEDURE_TOY = dict(h=1.0, h_growth=1.4, h_max=5.0, n_blocks=4, tol=0.01,
+                      hidden_sizes=(64, 64), n_steps=3, max_iter=250, batch_size=1000,
+                      learning_rate=5e-3, early_stopping=True, validation_fraction=0.1,
+                      n_iter_no_change=5, validation_interval=25, n_blocks_no_change=1,
+                      n_reparam=1, eta=0.5, n_refine=0, device="cpu", random_state=0)
+_PROCEDURE_MINIBOONE = dict(_PROCEDURE_TOY, hidden_sizes=(128, 128, 128), max_iter=500,
+                            learning_rate=1e-3)
+_PROCEDURE_SHORT = dict(
+    toy_jko=dict(_PROCEDURE_TOY, hidden_sizes=(16, 16), n_blocks=2, max_iter=15,
+                 validation_interval=5),
+    miniboone_jko=dict(_PROCEDURE_MINIBOONE, hidden_sizes=(16,), n_blocks=2, max_iter=10,
+                       validation_interval=5),
+    # Toys: rows, the CNF's seconds cap and evaluation interval, test-subset rows, picture.
+    toy_run=dict(n_train=2000, n_test=2000, cnf_max_seconds=3.0, eval_every=10, n_subset=500,
+                 grid=50, n_samples=1000),
+    miniboone_run=dict(cnf_max_seconds=3.0, eval_every=10, n_subset=200, n_train=800,
+                       n_test=400),
+    # The CNF may run up to this many times the JKO flow's total optimizer iterations.
+    budget_factor=5, toys_figure=None)
+_VELOCITY_TOY = dict(hidden_sizes=(64, 64), n_blocks=3, max_iter=100, batch_size=1000,
+                     learning_rate=5e-3, h=1.0, h_growth=1.4, h_max=5.0, tol=0.01,
+                     early_stopping=True, validation_fraction=0.1, validation_interval=25,
+                     n_iter_no_change=5, n_blocks_no_change=1, n_reparam=1, eta=0.5,
+                     n_refine=0, n_steps="auto", device="cpu", random_state=0)
+_VELOCITY_SHORT = dict(
+    velocities=("mlp", "potential"), overrides={},
+    toy_fit=dict(_VELOCITY_TOY, hidden_sizes=(16, 16), n_blocks=2, max_iter=10,
+                 validation_interval=5),
+    miniboone_fit=dict(_VELOCITY_TOY, hidden_sizes=(16, 16), n_blocks=2, max_iter=5,
+                       validation_interval=5, learning_rate=2e-3),
+    toy_run=dict(n_train=1000, n_test=1000, n_throughput=500, repeats=1, max_fit_seconds=20.0),
+    miniboone_run=dict(n_train=800, n_test=400, n_throughput=200, repeats=1,
+                       max_fit_seconds=20.0))
+_PARALLEL_JKO = dict(hidden_sizes=(64, 64), n_blocks=2, max_iter=150, batch_size=500,
+                     learning_rate=5e-3, n_reparam=0, device="cpu")
+_GMM_GRID = dict(n_components=(1, 2, 4, 8, 16, 32), covariance_type=("full", "diag"))
+_TINY_GMM_GRID = dict(n_components=(1, 4), covariance_type=("full",))
 
 SUITES = {
     "smoke": dict(
@@ -30,7 +77,7 @@ SUITES = {
                          peers=("MAF",), min_peer_seconds=2.0, gp_rows=300,
                          gmm_grid=dict(n_components=(1, 4), covariance_type=("full",)),
                          zuko=dict(hidden=32, batch_size=256, eval_every=10, patience=3)),
-        anomaly=dict(sets=("wbc", "pima"), seeds=(0,),
+        anomaly=dict(datasets=("wbc", "pima"), seeds=(0,),
                      jko=dict(_SMALL, hidden_sizes=(16,), max_iter=10, n_blocks=1)),
         speed=dict(dims=(2, 16), n_fit=500, fit_iter=3, n_rows=300, repeats=1,
                    zuko_iter=3, profile_d=16, profile_rows=200, other_nets=((32, 32),)),
@@ -39,6 +86,16 @@ SUITES = {
                      jko=dict(_FIXED_WORK, hidden_sizes=(16, 16), n_blocks=1, max_iter=5)),
         threads=dict(dims=(2,), busy=(0,), steps=5),
         training=dict(dims=(2,), networks=((16, 16),), n_rows=500, batch_size=100, steps=2),
+        defaults=dict(datasets=("checkerboard",), n_toy=500, dequantize=False,
+                      gmm_grid=_TINY_GMM_GRID,
+                      candidates=(dict(_SMALL, hidden_sizes=(16,), max_iter=10, n_blocks=1),)),
+        small_data=dict(datasets=("pima",), sizes=(50,), n_toy=5000,
+                        jko=dict(_SMALL, hidden_sizes=(16,), max_iter=10, n_blocks=1)),
+        parallel=dict(n_rows=400, repeats=1, h_grid=(0.5, 2.0),
+                      jko=dict(_PARALLEL_JKO, hidden_sizes=(16,), n_blocks=1, max_iter=5)),
+        divergence=dict(rows=200, dims=(2,), repeats=1),
+        velocity=dict(_VELOCITY_SHORT, datasets=("8gaussians",)),
+        procedure=dict(_PROCEDURE_SHORT, datasets=("8gaussians",)),
     ),
     "quick": dict(
         density=dict(datasets=("checkerboard", "miniboone", "digits"), n_toy=(5000, 5000),
@@ -57,7 +114,7 @@ SUITES = {
                          gmm_grid=dict(n_components=(1, 2, 4, 8, 16),
                                        covariance_type=("full", "diag")),
                          zuko=dict(hidden=64, batch_size=256, eval_every=25, patience=5)),
-        anomaly=dict(sets=("cardio", "letter", "pendigits", "pima", "satellite", "shuttle",
+        anomaly=dict(datasets=("cardio", "letter", "pendigits", "pima", "satellite", "shuttle",
                            "vowels", "wbc"), seeds=(0,),
                      jko=dict(_SMALL, hidden_sizes=(64, 64), max_iter=100, n_blocks=2,
                               validation_interval=25)),
@@ -70,6 +127,13 @@ SUITES = {
         threads=dict(dims=(2, 43), busy=(0, 1, 2), steps=20),
         training=dict(dims=(2, 16, 43, 64), networks=((128, 128),), n_rows=5000,
                       batch_size=1000, steps=10),
+        defaults=dict(datasets=("checkerboard", "pima"), n_toy=5000, dequantize=False,
+                      gmm_grid=_GMM_GRID, candidates=({},)),
+        small_data=dict(datasets=("pima",), sizes=(50, 100), n_toy=5000, jko={}),
+        parallel=dict(n_rows=2000, repeats=1, h_grid=(0.25, 0.5, 1.0, 2.0), jko=_PARALLEL_JKO),
+        divergence=dict(rows=2000, dims=(2, 16, 43), repeats=1),
+        velocity=dict(_VELOCITY_SHORT, datasets=("8gaussians", "miniboone")),
+        procedure=dict(_PROCEDURE_SHORT, datasets=("8gaussians", "miniboone")),
     ),
     "full": dict(
         density=dict(datasets=("miniboone", "digits", "8gaussians", "checkerboard",
@@ -90,7 +154,7 @@ SUITES = {
                          gmm_grid=dict(n_components=(1, 2, 4, 8, 16, 32),
                                        covariance_type=("full", "diag")),
                          zuko=dict(hidden=128, batch_size=256, eval_every=50, patience=10)),
-        anomaly=dict(sets=("cardio", "letter", "pendigits", "pima", "satellite", "shuttle",
+        anomaly=dict(datasets=("cardio", "letter", "pendigits", "pima", "satellite", "shuttle",
                            "vowels", "wbc"), seeds=(0, 1, 2),
                      jko=dict(hidden_sizes=(128, 128), max_iter=200, n_blocks=2,
                               n_reparam=0, device="cpu")),
@@ -106,6 +170,27 @@ SUITES = {
         threads=dict(dims=(2, 43), busy=(0, 1, 2), steps=40),
         training=dict(dims=(2, 16, 43, 64), networks=((128, 128), (64, 64), (256, 256)),
                       n_rows=5000, batch_size=1000, steps=20),
+        defaults=dict(datasets=("miniboone", "digits", "checkerboard", "2spirals", "cardio",
+                                "letter"), n_toy=5000, dequantize=False, gmm_grid=_GMM_GRID,
+                      candidates=({},)),
+        small_data=dict(datasets=("pima", "wbc"), sizes=(50, 100, 200), n_toy=5000, jko={}),
+        parallel=dict(n_rows=4000, repeats=2, h_grid=(0.25, 0.5, 1.0, 2.0), jko=_PARALLEL_JKO),
+        divergence=dict(rows=5000, dims=(2, 16, 43), repeats=3),
+        velocity=dict(
+            datasets=("8gaussians", "checkerboard", "2spirals", "miniboone"),
+            velocities=("mlp", "potential"), overrides={}, toy_fit=_VELOCITY_TOY,
+            miniboone_fit=dict(_VELOCITY_TOY, n_blocks=2, max_iter=125, learning_rate=2e-3),
+            toy_run=dict(n_train=10000, n_test=10000, n_throughput=2000, repeats=3,
+                         max_fit_seconds=420.0),
+            miniboone_run=dict(n_throughput=2000, repeats=2, max_fit_seconds=1050.0)),
+        procedure=dict(
+            datasets=("8gaussians", "pinwheel", "checkerboard", "2spirals", "moons", "rings",
+                      "miniboone"),
+            toy_jko=_PROCEDURE_TOY, miniboone_jko=_PROCEDURE_MINIBOONE,
+            toy_run=dict(n_train=20000, n_test=20000, cnf_max_seconds=150.0, eval_every=50,
+                         n_subset=2000, grid=150, n_samples=20000),
+            miniboone_run=dict(cnf_max_seconds=1500.0, eval_every=250, n_subset=2000),
+            budget_factor=5, toys_figure="benchmarks/toys_density.png"),
     ),
 }
 

@@ -94,9 +94,9 @@ def _end_to_end_cnf(name, jko, X_train, X_test, seconds, seed):
                 fit_seconds=result["train_seconds"], info=info)
 
 
-def run(data_dir, settings, datasets=None):
-    """All data sets of the suite (or ``datasets``); returns the list of rows."""
+def run(settings, data_dir):
+    """Every data set of ``settings``; returns the list of rows."""
     rows = []
-    for name in datasets or settings["datasets"]:
+    for name in settings["datasets"]:
         rows.extend(run_dataset(name, data_dir, settings))
     return rows

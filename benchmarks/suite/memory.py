@@ -96,7 +96,7 @@ def measure(what, n, d, fit_iter, model_path=None):
     return result
 
 
-def run(settings):
+def run(settings, data_dir=None):
     """Peak RSS of a brief fit and of scoring each of ``n_score`` row counts with its model."""
     from .speed import fit_brief
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import anomaly, training
-from .config import DEFAULT_HIDDEN
+from . import anomaly, defaults, divergence, parallel, procedure, small_data, training, velocity
+from .config import ALL_PARTS, DEFAULT_HIDDEN, SUITES
 
 
 def _verdict(met, by):
@@ -157,7 +157,9 @@ def threads_tables(rows):
 
 TABLES = dict(density=density_tables, conditional=conditional_tables, anomaly=anomaly_tables,
               speed=speed_tables, training=training.table, memory=memory_tables,
-              scaling=scaling_tables, threads=threads_tables)
+              scaling=scaling_tables, threads=threads_tables, defaults=defaults.table,
+              small_data=small_data.table, parallel=parallel.table, divergence=divergence.table,
+              velocity=velocity.table, procedure=procedure.table)
 
 
 # ---------------------------------------------------------------------------------------
@@ -216,7 +218,7 @@ def plot_scaling(result, path):
     plt.close(fig)
 
 
-PLOTS = dict(anomaly=plot_anomaly, scaling=plot_scaling)
+PLOTS = dict(anomaly=plot_anomaly, scaling=plot_scaling, procedure=procedure.plot_nll_curves)
 
 
 # ---------------------------------------------------------------------------------------
@@ -248,10 +250,8 @@ def write(out_dir, figures_dir, suite, tag, result, header):
 
 def saved_tags(out_dir, suite):
     """Tags of the results saved in ``out_dir`` for ``suite``, in the order of PARTS."""
-    from .config import PARTS
-
     tags = [p.stem[len(f"suite_{suite}_"):] for p in Path(out_dir).glob(f"suite_{suite}_*.json")]
-    return sorted(tags, key=lambda t: (PARTS.index(t.split("-")[0]), t))
+    return sorted(tags, key=lambda t: (ALL_PARTS.index(t.split("-")[0]), t))
 
 
 def combine(out_dir, suite):
@@ -260,6 +260,7 @@ def combine(out_dir, suite):
     Also writes ``standing_<suite>.md``, the :func:`standing_table` of the saved
     density runs.
     """
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
     parts = [Path(out_dir) / f"suite_{suite}_{tag}.md" for tag in saved_tags(out_dir, suite)]
     text = "\n".join(p.read_text() for p in parts if p.exists())
     (Path(out_dir) / f"suite_{suite}.md").write_text(f"## Suite `{suite}`\n\n{text}")
@@ -290,8 +291,6 @@ def newest_density_rows(out_dir, suite):
             if name not in newest or finished >= newest[name][0]:
                 newest[name] = (finished, tag, saved.get("code", "unknown"),
                                 [r for r in saved["result"] if r["dataset"] == name])
-    from .config import SUITES
-
     order = list(SUITES[suite]["density"]["datasets"])
     return dict(sorted(newest.items(), key=lambda item: (
         order.index(item[0]) if item[0] in order else len(order), item[0])))

@@ -7,26 +7,35 @@ from pathlib import Path
 import torch
 
 from ..common import code_version, machine_info, utc_now
-from . import (anomaly, conditional, density, memory, report, scaling, speed, threads,
-               training)
+from . import (anomaly, conditional, defaults, density, divergence, memory, parallel,
+               procedure, report, scaling, small_data, speed, threads, training, velocity)
 from .config import SUITES
 
-
-def _run_part(part, settings, data_dir, datasets):
-    if part == "density":
-        return density.run(data_dir, settings, datasets)
-    if part == "anomaly":
-        return anomaly.run(data_dir, settings)
-    if part == "conditional":
-        return conditional.run(data_dir, settings)
-    return {"speed": speed, "training": training, "memory": memory, "scaling": scaling,
-            "threads": threads}[part].run(settings)
+#: Every part's module: ``run(settings, data_dir)`` returns its result.
+MODULES = dict(density=density, conditional=conditional, anomaly=anomaly, speed=speed,
+               training=training, memory=memory, scaling=scaling, threads=threads,
+               defaults=defaults, small_data=small_data, parallel=parallel,
+               divergence=divergence, velocity=velocity, procedure=procedure)
 
 
-def run(suite, parts, data_dir, out_dir, figures_dir, datasets=None, peers=None):
+def part_settings(suite, part, datasets=None, peers=None, overrides=None):
+    """The suite's settings of ``part``, narrowed and overridden for one run."""
+    settings = dict(SUITES[suite][part], **(overrides or {}))
+    if datasets and "datasets" in settings:
+        settings["datasets"] = tuple(datasets)
+    if part == "density" and peers is not None:
+        settings.update(peers=tuple(p for p in peers if p != "e2e-CNF"),
+                        e2e_cnf="e2e-CNF" in peers)
+    return settings
+
+
+def run(suite, parts, data_dir, out_dir, figures_dir, datasets=None, peers=None,
+        overrides=None, label=None):
     """Run ``parts`` of ``suite``; print and write each part's tables as soon as it ends.
 
-    ``datasets`` and ``peers`` (names as ``--peers`` takes them) narrow the density part.
+    ``datasets`` narrows every part that has data sets, ``peers`` (names as ``--peers``
+    takes them) the density part's flows, and ``overrides`` (a dict) replaces settings;
+    ``label`` is added to the results' file names.
     """
     # One thread: the suite shares 2 cores with other work (see JOURNAL.md).
     torch.set_num_threads(1)
@@ -37,15 +46,14 @@ def run(suite, parts, data_dir, out_dir, figures_dir, datasets=None, peers=None)
     start = time.perf_counter()
     for part in parts:
         part_start = time.perf_counter()
-        settings = SUITES[suite][part]
-        if part == "density" and peers is not None:
-            settings = dict(settings, peers=tuple(p for p in peers if p != "e2e-CNF"),
-                            e2e_cnf="e2e-CNF" in peers)
-        result = _run_part(part, settings, data_dir, datasets)
+        settings = part_settings(suite, part, datasets, peers, overrides)
+        result = MODULES[part].run(settings, data_dir)
         header = dict(suite=suite, machine=info, settings=settings,
                       seconds=time.perf_counter() - part_start, finished=utc_now(),
                       code=code_version())
-        tag = part if part != "density" or not datasets else f"density-{'-'.join(datasets)}"
+        # A narrowed run gets a file of its own, so it never overwrites the whole part's.
+        tag = "-".join([part, *(datasets if datasets and "datasets" in settings else []),
+                        *([label] if label else [])])
         print("\n" + report.write(out_dir, figures_dir, suite, tag, result, header), flush=True)
         print(f"[{part}: {header['seconds']:.0f} s]\n", flush=True)
     report.combine(out_dir, suite)

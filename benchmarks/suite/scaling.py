@@ -32,7 +32,7 @@ def exponent(x, seconds):
     return float(np.polyfit(np.log(x), np.log(seconds), 1)[0])
 
 
-def run(settings):
+def run(settings, data_dir=None):
     """Both sweeps; points and exponents."""
     params = settings["jko"]
     by_n = []

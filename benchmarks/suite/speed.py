@@ -143,7 +143,7 @@ def profile_scoring(d, n_fit, fit_iter, n_rows, row_limit=15):
     return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=row_limit)
 
 
-def run(settings):
+def run(settings, data_dir=None):
     """Throughput at every d of the suite (and other nets at ``profile_d``), then a profile."""
     results = [measure_d(d, settings) for d in settings["dims"]]
     results += [measure_d(settings["profile_d"], settings, tuple(hidden))

@@ -60,7 +60,7 @@ def time_setting(n_threads, wait_policy, d, n_busy, steps):
                 n_threads_=result["n_threads_"], ms_per_step=round(result["ms"], 1))
 
 
-def run(settings):
+def run(settings, data_dir=None):
     """Every setting beside 0, 1, ... busy neighbours; one row each."""
     rows = []
     for n_busy in settings["busy"]:

@@ -115,7 +115,7 @@ def measure(d, hidden, settings, seed=0):
     return row
 
 
-def run(settings):
+def run(settings, data_dir=None):
     """Every (d, network) of the settings; one row each."""
     return [measure(d, tuple(hidden), settings)
             for hidden in settings["networks"] for d in settings["dims"]]

@@ -1,7 +1,6 @@
 """JKO-iFlow's full training procedure against an end-to-end CNF with the same network.
 
-Run: python -m benchmarks.bench_training --data-dir ../shared/data --out benchmarks/results
-     [--datasets 8gaussians pinwheel ... miniboone] [--quick]
+    python -m benchmarks run --suite full --parts procedure [--datasets 8gaussians miniboone]
 
 For each data set (FFJORD's six 2-D toys, 20 000 training and 20 000 test
 points; MINIBOONE trained on ``miniboone/val.npy`` and tested on
@@ -24,66 +23,23 @@ points; MINIBOONE trained on ``miniboone/val.npy`` and tested on
    NLL on the same subset or its budget (iterations and seconds) runs out.
 
 Test NLLs are in nats in the original space (minus the mean log-density of the
-test rows; lower is better). Results: one JSON per data set in ``--out``
-(``<name>_quick.json`` with ``--quick``), markdown tables on stdout, and figures (``toys_density.png``,
-``training_nll.png``) in ``--plots-dir`` (``benchmarks/`` by default,
-``--out`` with ``--quick``). ``--tables-only`` re-prints the tables and
-redraws ``training_nll.png`` from the JSON files already in ``--out``.
+test rows; lower is better). The settings (``toy_jko``, ``miniboone_jko``, ``toy_run``,
+``miniboone_run``, ``budget_factor``) are in :mod:`.config`; the suite's report draws the
+NLL curves, and the part itself the toys' densities and samples (``toys_figure``, where set).
 """
 
-import argparse
 import copy
-import json
 import math
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from skjko import JKOFlowDensity, standard_normal_log_prob
 
-from .common import input_rows, load_dataset, machine_info
-from .suite.peers import flow_log_density, train_cnf
-from .toys import TOYS
+from ..common import input_rows, load_dataset
+from .peers import flow_log_density, train_cnf
 
-DATASETS = (*TOYS, "miniboone")
-
-# ---------------------------------------------------------------------------------------
-# Configurations (full runs and --quick smoke runs)
-# ---------------------------------------------------------------------------------------
-
-TOY_JKO = dict(h=1.0, h_growth=1.4, h_max=5.0, n_blocks=4, tol=0.01, hidden_sizes=(64, 64),
-               n_steps=3, max_iter=250, batch_size=1000, learning_rate=5e-3,
-               early_stopping=True, validation_fraction=0.1, n_iter_no_change=5,
-               validation_interval=25, n_blocks_no_change=1, n_reparam=1, eta=0.5, n_refine=0,
-               device="cpu", random_state=0)
-MINIBOONE_JKO = dict(h=1.0, h_growth=1.4, h_max=5.0, n_blocks=4, tol=0.01,
-                     hidden_sizes=(128, 128, 128), n_steps=3, max_iter=500, batch_size=1000,
-                     learning_rate=1e-3, early_stopping=True, validation_fraction=0.1,
-                     n_iter_no_change=5, validation_interval=25, n_blocks_no_change=1,
-                     n_reparam=1, eta=0.5, n_refine=0, device="cpu", random_state=0)
-# Toys: n_train, n_test, CNF seconds cap, CNF evaluation interval, test-subset rows.
-TOY_RUN = dict(n_train=20000, n_test=20000, cnf_max_seconds=150.0, eval_every=50,
-               n_subset=2000, grid=150, n_samples=20000)
-MINIBOONE_RUN = dict(cnf_max_seconds=1500.0, eval_every=250, n_subset=2000)
-# The CNF may run up to this many times the JKO flow's total optimizer iterations.
-BUDGET_FACTOR = 5
-
-QUICK_TOY_JKO = dict(TOY_JKO, hidden_sizes=(16, 16), n_blocks=2, max_iter=15,
-                     validation_interval=5)
-QUICK_MINIBOONE_JKO = dict(MINIBOONE_JKO, hidden_sizes=(16,), n_blocks=2, max_iter=10,
-                           validation_interval=5)
-QUICK_TOY_RUN = dict(n_train=2000, n_test=2000, cnf_max_seconds=3.0, eval_every=10,
-                     n_subset=500, grid=50, n_samples=1000)
-QUICK_MINIBOONE_RUN = dict(cnf_max_seconds=3.0, eval_every=10, n_subset=200, n_train=800,
-                           n_test=400)
-
-
-# ---------------------------------------------------------------------------------------
-# Data
-# ---------------------------------------------------------------------------------------
 
 # ---------------------------------------------------------------------------------------
 # JKO flow: one fit, snapshotted after every block of every round
@@ -113,15 +69,12 @@ def fit_jko_with_snapshots(params, X):
 # ---------------------------------------------------------------------------------------
 # One data set
 # ---------------------------------------------------------------------------------------
-
-def run_dataset(name, data_dir, quick, out_dir, plots, cnf_max_seconds=None):
+def run_dataset(name, data_dir, settings, plots):
+    """The JKO fit, its stages and the end-to-end CNF on one data set; a result dict."""
     is_toy = name != "miniboone"
-    params = dict((QUICK_TOY_JKO if quick else TOY_JKO) if is_toy
-                  else (QUICK_MINIBOONE_JKO if quick else MINIBOONE_JKO))
-    run = dict((QUICK_TOY_RUN if quick else TOY_RUN) if is_toy
-               else (QUICK_MINIBOONE_RUN if quick else MINIBOONE_RUN))
-    if cnf_max_seconds is not None:
-        run["cnf_max_seconds"] = float(cnf_max_seconds)
+    params = dict(settings["toy_jko" if is_toy else "miniboone_jko"])
+    run = dict(settings["toy_run" if is_toy else "miniboone_run"])
+    budget_factor = settings["budget_factor"]
     X_train, X_test = load_dataset(name, data_dir, run)
     print(f"\n## {name}: train {X_train.shape}, test {X_test.shape}", flush=True)
 
@@ -167,7 +120,7 @@ def run_dataset(name, data_dir, quick, out_dir, plots, cnf_max_seconds=None):
           f"test NLL {final_nll:.4f} (subset {final_subset_nll:.4f}), "
           f"stop {model.stop_reason_}", flush=True)
 
-    budget_iterations = BUDGET_FACTOR * model.n_iter_
+    budget_iterations = budget_factor * model.n_iter_
     cnf = train_cnf(X_train, X_test[subset], input_map, model.n_blocks_, params,
                     final_subset_nll, budget_iterations, run["cnf_max_seconds"],
                     run["eval_every"])
@@ -178,17 +131,21 @@ def run_dataset(name, data_dir, quick, out_dir, plots, cnf_max_seconds=None):
           f"(+{cnf['eval_seconds']:.1f} s evaluating), stop: {cnf['stop']}, "
           f"best subset NLL {cnf['best']['nll']:.4f} at {cnf['best']['iteration']}", flush=True)
 
-    result = dict(dataset=name, quick=quick, n_train=len(X_train), n_test=len(X_test),
-                  n_subset=len(subset), run={k: v for k, v in run.items()},
-                  budget_factor=BUDGET_FACTOR, machine=machine_info(), jko=jko, cnf=cnf)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    # --quick results get their own file names so a smoke check never overwrites a full run.
-    (out_dir / f"training_{name}{'_quick' if quick else ''}.json").write_text(
-        json.dumps(result, indent=1))
+    result = dict(dataset=name, n_train=len(X_train), n_test=len(X_test),
+                  n_subset=len(subset), run=run, budget_factor=budget_factor, jko=jko, cnf=cnf)
     if is_toy and plots is not None:
         grid_density, samples = toy_pictures(model, X_train, run)
         plots.append(dict(name=name, X=X_train, density=grid_density, samples=samples))
     return result
+
+
+def run(settings, data_dir):
+    """Every data set of ``settings``; draws ``settings['toys_figure']`` when it names a file."""
+    plots = [] if settings.get("toys_figure") else None
+    results = [run_dataset(name, data_dir, settings, plots) for name in settings["datasets"]]
+    if plots:
+        plot_toys(plots, settings["toys_figure"])
+    return results
 
 
 def toy_pictures(model, X, run):
@@ -229,11 +186,11 @@ def verdict(r):
     cnf = r["cnf"]
     if cnf["reached"]:
         ratio = cnf["ratio_to_reach"]
-        if ratio >= BUDGET_FACTOR:
+        if ratio >= r["budget_factor"]:
             return f"met ({ratio:.2f}x)"
-        return f"missed: {ratio:.2f}x, short by {BUDGET_FACTOR / ratio:.1f}x"
+        return f"missed: {ratio:.2f}x, short by {r['budget_factor'] / ratio:.1f}x"
     bound = cnf["ratio_lower_bound"]
-    if bound >= BUDGET_FACTOR:
+    if bound >= r["budget_factor"]:
         return f"met (> {bound:.2f}x: CNF never reached it)"
     return f"undecided: CNF not there after {bound:.2f}x (budget cut by seconds)"
 
@@ -241,7 +198,7 @@ def verdict(r):
 def summary_table(results):
     lines = ["| data set | JKO blocks | JKO iters | JKO s | JKO test NLL | JKO NLL (subset) | "
              "CNF budget (iters / s) | CNF iters to reach | CNF s to reach | "
-             "CNF best NLL (subset) @ iters | CNF iters / JKO iters | 5x target |",
+             "CNF best NLL (subset) @ iters | CNF iters / JKO iters | target (budget factor) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         j, c = r["jko"], r["cnf"]
@@ -315,57 +272,7 @@ def plot_nll_curves(results, path):
     plt.close(fig)
 
 
-def load_results(out_dir):
-    # Only this script's files: the suite may write its own JSON to the same folder.
-    results = [json.loads(p.read_text()) for p in sorted(Path(out_dir).glob("training_*.json"))]
-    order = {name: i for i, name in enumerate(DATASETS)}
-    return sorted(results, key=lambda r: order.get(r["dataset"], len(order)))
-
-
-def print_tables(results):
-    print("\n### JKO flow after each block of each round\n")
-    print(stage_table(results))
-    print("\n### JKO flow against the end-to-end CNF\n")
-    print(summary_table(results))
-    sys.stdout.flush()
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", default="../shared/data")
-    parser.add_argument("--out", default="benchmarks/results")
-    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
-    parser.add_argument("--quick", action="store_true", help="tiny settings, a smoke check")
-    parser.add_argument("--plots-dir", default=None,
-                        help="where the PNGs go (default: benchmarks/, or --out with --quick)")
-    parser.add_argument("--cnf-max-seconds", type=float, default=None,
-                        help="override the CNF's training-seconds cap (toys 150, MINIBOONE 1500)")
-    parser.add_argument("--tables-only", action="store_true",
-                        help="re-print tables and redraw training_nll.png from --out")
-    args = parser.parse_args(argv)
-    torch.set_num_threads(1)
-    out_dir = Path(args.out)
-    plots_dir = Path(args.plots_dir or (args.out if args.quick else "benchmarks"))
-    plots_dir.mkdir(parents=True, exist_ok=True)
-    if not args.tables_only:
-        info = machine_info()
-        print(f"CPU {info['cpu']} ({info['logical_cpus']} logical CPUs), torch {info['torch']}, "
-              f"{info['threads']} thread(s), python {info['python']}, quick={args.quick}")
-        start = time.perf_counter()
-        toy_plots, results = [], []
-        for name in args.datasets:
-            results.append(run_dataset(name, args.data_dir, args.quick, out_dir, toy_plots,
-                                       args.cnf_max_seconds))
-        if toy_plots:
-            plot_toys(toy_plots, plots_dir / "toys_density.png")
-        print(f"\nthis run: {time.perf_counter() - start:.0f} s")
-        print_tables(results)
-    all_results = [r for r in load_results(out_dir) if r["quick"] == args.quick]
-    if all_results:
-        plot_nll_curves(all_results, plots_dir / "training_nll.png")
-        if args.tables_only:
-            print_tables(all_results)
-
-
-if __name__ == "__main__":
-    main()
+def table(results):
+    """The stage table (after each block of each round) and the summary against the CNF."""
+    return "\n".join(["JKO flow after each block of each round:", "", stage_table(results), "",
+                      "JKO flow against the end-to-end CNF:", "", summary_table(results)])
