@@ -279,7 +279,7 @@ def newest_density_rows(out_dir, suite):
     Returns
     -------
     dict
-        data set -> (finished, tag, code, rows), in the suite's data-set order.
+        data set -> (finished, tag, code, cpu, rows), in the suite's data-set order.
     """
     newest = {}
     for tag in saved_tags(out_dir, suite):
@@ -290,6 +290,7 @@ def newest_density_rows(out_dir, suite):
         for name in dict.fromkeys(r["dataset"] for r in saved["result"]):
             if name not in newest or finished >= newest[name][0]:
                 newest[name] = (finished, tag, saved.get("code", "unknown"),
+                                saved.get("machine", {}).get("cpu", "unknown CPU"),
                                 [r for r in saved["result"] if r["dataset"] == name])
     order = list(SUITES[suite]["density"]["datasets"])
     return dict(sorted(newest.items(), key=lambda item: (
@@ -300,7 +301,8 @@ def standing_table(out_dir, suite="full"):
     """Where skjko stands: its test NLL beside every peer's, per data set (markdown).
 
     One row per data set from :func:`newest_density_rows`: skjko, the best peer,
-    the others, the blocks kept and skjko's fit seconds, and the run it comes from.
+    the others, the blocks kept and skjko's fit seconds, and the run it comes from
+    (its file, when it finished, the code and the CPU).
     Empty when no density run is saved.
     """
     newest = newest_density_rows(out_dir, suite)
@@ -308,7 +310,7 @@ def standing_table(out_dir, suite="full"):
         return ""
     lines = ["| data set | skjko | best peer | other peers | blocks | skjko fit s | run |",
              "|---|---|---|---|---|---|---|"]
-    for name, (finished, tag, code, rows) in newest.items():
+    for name, (finished, tag, code, cpu, rows) in newest.items():
         by_method = {r["method"]: r for r in rows}
         if "skjko" not in by_method:
             continue
@@ -321,5 +323,5 @@ def standing_table(out_dir, suite="full"):
             + ", ".join(f"{r['method']} {r['nll']:.3f}" for r in others)
             + f" | {jko['info'].get('n_blocks', '–')} | {jko['fit_seconds']:.0f} | "
             f"`{tag}`, {finished or 'no date'}" + ("" if code == "unknown" else f", {code}")
-            + " |")
+            + f", {cpu.replace('(R)', '').replace(' Processor', '')} |")
     return "\n".join(lines)
