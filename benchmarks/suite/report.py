@@ -257,16 +257,36 @@ def saved_tags(out_dir, suite):
 def combine(out_dir, suite):
     """Join every ``suite_<suite>_<tag>.md`` in ``out_dir`` into ``suite_<suite>.md``.
 
-    Also writes ``standing_<suite>.md``, the :func:`standing_table` of the saved
-    density runs.
+    Also writes ``standing_<suite>.md`` (:func:`standing_report`).
     """
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     parts = [Path(out_dir) / f"suite_{suite}_{tag}.md" for tag in saved_tags(out_dir, suite)]
     text = "\n".join(p.read_text() for p in parts if p.exists())
     (Path(out_dir) / f"suite_{suite}.md").write_text(f"## Suite `{suite}`\n\n{text}")
-    standing = standing_table(out_dir, suite)
+    standing = standing_report(out_dir, suite)
     if standing:
-        (Path(out_dir) / f"standing_{suite}.md").write_text(standing + "\n")
+        (Path(out_dir) / f"standing_{suite}.md").write_text(standing)
+
+
+def standing_report(out_dir, suite):
+    """Where skjko stands, one section per part: the density :func:`standing_table`, then
+    every other part's tables from its newest saved run (by the header's ``finished``)."""
+    newest = {}
+    for tag in saved_tags(out_dir, suite):
+        part = tag.split("-")[0]
+        saved = json.loads((Path(out_dir) / f"suite_{suite}_{tag}.json").read_text())
+        if part not in newest or saved.get("finished", "") >= newest[part][0]:
+            newest[part] = (saved.get("finished", ""), tag)
+    sections = []
+    density = standing_table(out_dir, suite)
+    if density:
+        sections.append(f"### density\n\nEach data set's newest run:\n\n{density}\n")
+    for part, (finished, tag) in newest.items():
+        markdown = Path(out_dir) / f"suite_{suite}_{tag}.md"
+        if part != "density" and markdown.exists():
+            sections.append(markdown.read_text().replace(
+                f"### {tag}\n", f"### {part} (`{tag}`, {finished or 'no date'})\n", 1))
+    return "\n".join(sections)
 
 
 def newest_density_rows(out_dir, suite):
