@@ -140,6 +140,16 @@ def code_version():
         return "unknown"
 
 
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend (figures are saved, never shown)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def utc_now():
     """The time a run finished, as the results' headers record it (sorts as text)."""
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())

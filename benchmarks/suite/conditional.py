@@ -18,7 +18,6 @@ maximum-likelihood loop, ``peers.train_zuko``), a ``GaussianProcessRegressor``
 ``GaussianMixture`` fitted to the rows (y, x) (components chosen on validation).
 """
 
-
 import numpy as np
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal, norm

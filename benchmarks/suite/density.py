@@ -59,7 +59,7 @@ def run_dataset(name, data_dir, settings, seed=0):
     gmm, info, seconds = timed(lambda: peers.fit_gmm(X_train, settings["gmm_grid"], seed))
     rows.append(_row(name, "GMM", gmm, info, seconds, X_test))
     kde, info, seconds = timed(lambda: peers.fit_kde(X_train, settings["kde_bandwidths"],
-                                                      settings["kde_cv_rows"], seed))
+                                                     settings["kde_cv_rows"], seed))
     rows.append(_row(name, "KDE", kde, info, seconds, X_test))
 
     budget = max(jko_seconds, settings["min_peer_seconds"])

@@ -192,10 +192,9 @@ def train_zuko(kind, X, seconds, hidden, batch_size, eval_every, patience, lr=1e
         torch.nn.utils.clip_grad_norm_(flow.parameters(), 1.0)
         optimizer.step()
         steps += 1
-        if max_steps is not None and steps >= max_steps:
-            stop = "max_steps"
-        out_of_time = stop == "max_steps" or time.perf_counter() - start >= seconds
-        if steps % eval_every == 0 or out_of_time:
+        out_of_steps = max_steps is not None and steps >= max_steps
+        out_of_budget = out_of_steps or time.perf_counter() - start >= seconds
+        if steps % eval_every == 0 or out_of_budget:
             set_cnf_exact(flow, True)
             val = float(-zuko_log_prob(flow, U_val, C=C_val).mean())
             set_cnf_exact(flow, False)
@@ -206,7 +205,8 @@ def train_zuko(kind, X, seconds, hidden, batch_size, eval_every, patience, lr=1e
             if bad >= patience:
                 stop = "validation"
                 break
-            if out_of_time or time.perf_counter() - start >= seconds:
+            if out_of_budget or time.perf_counter() - start >= seconds:
+                stop = "max_steps" if out_of_steps else "seconds"
                 break
     seconds_used = time.perf_counter() - start
     if best_state is not None:

@@ -37,7 +37,7 @@ import torch
 
 from skjko import JKOFlowDensity, standard_normal_log_prob
 
-from ..common import input_rows, load_dataset
+from ..common import input_rows, load_dataset, pyplot
 from .peers import flow_log_density, train_cnf
 
 
@@ -69,6 +69,7 @@ def fit_jko_with_snapshots(params, X):
 # ---------------------------------------------------------------------------------------
 # One data set
 # ---------------------------------------------------------------------------------------
+
 def run_dataset(name, data_dir, settings, plots):
     """The JKO fit, its stages and the end-to-end CNF on one data set; a result dict."""
     is_toy = name != "miniboone"
@@ -216,9 +217,7 @@ def summary_table(results):
 
 
 def plot_toys(plots, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     fig, axes = plt.subplots(len(plots), 3, figsize=(9, 3 * len(plots)), squeeze=False)
     for row, p in zip(axes, plots):
         lo0, hi0, lo1, hi1 = p["density"]["extent"]
@@ -239,9 +238,7 @@ def plot_toys(plots, path):
 
 
 def plot_nll_curves(results, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     n = len(results)
     cols = min(4, n)
     rows = int(math.ceil(n / cols))

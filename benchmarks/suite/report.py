@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..common import pyplot
 from . import anomaly, defaults, divergence, parallel, procedure, small_data, training, velocity
 from .config import ALL_PARTS, DEFAULT_HIDDEN, SUITES
 
@@ -166,18 +167,9 @@ TABLES = dict(density=density_tables, conditional=conditional_tables, anomaly=an
 # Figures
 # ---------------------------------------------------------------------------------------
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_anomaly(rows, path):
     """Grouped bars: mean AUC per set and method, plus the mean over sets."""
-    plt = _pyplot()
+    plt = pyplot()
     table, means = anomaly.summarize(rows)
     sets = [*table, "mean"]
     width = 0.8 / len(anomaly.METHODS)
@@ -198,7 +190,7 @@ def plot_anomaly(rows, path):
 
 def plot_scaling(result, path):
     """Log-log fit and score time against n and against d, exponents in the legend."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
     for ax, axis, points in ((axes[0], "n", result["by_n"]), (axes[1], "d", result["by_d"])):
         x = [p[axis] for p in points]
