@@ -30,6 +30,14 @@ FLOAT_DTYPES = (np.float64, np.float32)
 #: when validation rows guard the fit, and the whole bandwidth when nothing else does.
 AUTO_NOISE_FRACTION = 0.35
 AUTO_NOISE_FRACTION_UNVALIDATED = 1.0
+#: ... and fades out where the rows are plentiful for their dimension: it is multiplied by
+#: 1 / (1 + (n / (d · AUTO_NOISE_FADE_ROWS))^AUTO_NOISE_FADE_POWER), which leaves sets with a
+#: few hundred rows per dimension as they were and all but switches the noise off at thousands
+#: (the 2-D toys at 20 000 rows, where noise-free fits scored better). It never fades below the
+#: step of the coarsest grid a column's values sit on (integer codes, counts): there the noise
+#: also dequantizes, and shuttle's integer rows lost 3 nats of mean test NLL without it.
+AUTO_NOISE_FADE_ROWS = 1000
+AUTO_NOISE_FADE_POWER = 3
 #: tol='auto' without validation data (with it, validation alone stops growth).
 AUTO_TOL_UNVALIDATED = 0.01
 
@@ -157,7 +165,8 @@ class _JKOFlowBase(BaseEstimator):
         U = flow.input_map(torch.as_tensor(X, dtype=torch.float64))[0].numpy()
         X_train, X_val, w_train, w_val = self._validation_split(U, weight, seed)
         n_effective = X_train.shape[0] if w_train is None else w_train.sum()**2 / (w_train**2).sum()
-        noise_std = self._noise_std(n_effective, X_train.shape[1], validated=X_val is not None)
+        noise_std = self._noise_std(n_effective, X_train.shape[1], coarsest_grid_step(X_train),
+                                    validated=X_val is not None)
         tol = self._tol(validated=X_val is not None)
         n_steps = self._n_steps()
         as_tensor = lambda a: None if a is None else torch.tensor(  # noqa: E731
@@ -274,11 +283,15 @@ class _JKOFlowBase(BaseEstimator):
             return 8 if self.velocity == "potential" else 3
         return self.n_steps
 
-    def _noise_std(self, n_samples, n_features, validated):
-        """'auto': a fraction of Scott's kernel bandwidth n^(-1/(d+4)) in standardized units."""
+    def _noise_std(self, n_samples, n_features, grid_step, validated):
+        """'auto': a fraction of Scott's kernel bandwidth n^(-1/(d+4)) in standardized units,
+        faded out at many rows per dimension, down to at most ``grid_step``."""
         if self.noise_std == "auto":
             fraction = AUTO_NOISE_FRACTION if validated else AUTO_NOISE_FRACTION_UNVALIDATED
-            return fraction * n_samples ** (-1.0 / (n_features + 4))
+            sigma = fraction * n_samples ** (-1.0 / (n_features + 4))
+            fade = 1.0 / (1.0 + (n_samples / (n_features * AUTO_NOISE_FADE_ROWS))
+                          ** AUTO_NOISE_FADE_POWER)
+            return max(sigma * fade, min(sigma, grid_step))
         return float(self.noise_std)
 
     def _transport_cost(self):
@@ -462,9 +475,11 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         bandwidth n^(-1/(d+4)) for the n training rows in d dimensions, more
         noise where the rows are few for their dimension: 0.35 of it when
         early stopping guards the fit, the whole bandwidth when nothing else
-        does (no validation split). 0 turns it off. Lower it for large,
-        smooth data sets; the measurements behind the rule are in
-        ``benchmarks/JOURNAL.md``.
+        does (no validation split), times 1 / (1 + (n / (1000 d))³), so the
+        noise fades out once there are thousands of rows per dimension; but
+        never below the step of a column whose values sit on a grid (integer
+        codes or counts), where the noise also dequantizes. 0 turns it off.
+        The measurements behind the rule are in ``benchmarks/JOURNAL.md``.
     early_stopping : 'auto' or bool, default='auto'
         Hold out ``validation_fraction`` of the rows and use their exact
         log-likelihood to (i) keep each block's best iterate and stop it after
@@ -749,6 +764,14 @@ def check_n_samples(n_samples):
     """A ValueError unless ``n_samples`` (draws asked of ``sample``) is a positive integer."""
     if not isinstance(n_samples, Integral) or n_samples < 1:
         raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+
+
+def coarsest_grid_step(X):
+    """The largest, over the columns of ``X`` (n_samples, n_features), of the smallest gap
+    between two distinct values: the step of a column on a grid (integer codes, counts),
+    about 0 for a continuous one (and 0 for a constant one)."""
+    gaps = [np.diff(np.unique(column)).min(initial=np.inf) for column in X.T]
+    return float(max((g for g in gaps if np.isfinite(g)), default=0.0))
 
 
 def _rows_and_weights(X, sample_weight):

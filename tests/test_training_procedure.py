@@ -190,13 +190,24 @@ def test_warm_start_growth_one_block_at_a_time_still_selects_on_validation():
 
 
 def test_noise_std_auto_shrinks_with_the_rows_per_dimension(moons):
-    """'auto' is 0.35 · n^(-1/(d+4)) for the n rows the blocks train on; a float is kept."""
+    """'auto' is 0.35 · n^(-1/(d+4)) · 1/(1 + (n/(1000 d))³) for the n rows the blocks train
+    on; a float is kept."""
     X = moons[0][:400]
     auto = JKOFlowDensity(n_blocks=1, **SMALL).fit(X)
     n_train = 400 - int(np.ceil(0.1 * 400))  # the validation rows are not trained on
-    assert auto.noise_std_ == pytest.approx(0.35 * n_train ** (-1 / 6))
+    fade = 1 / (1 + (n_train / 2000) ** 3)
+    assert auto.noise_std_ == pytest.approx(0.35 * n_train ** (-1 / 6) * fade)
     wide = JKOFlowDensity(n_blocks=1, **SMALL).fit(np.hstack([X] * 10))
     assert wide.noise_std_ > 2 * auto.noise_std_  # 20-D: the same rows are few
+    # Thousands of rows per dimension: the noise is all but off (3600 rows, d = 1).
+    plentiful = JKOFlowDensity(n_blocks=1, **SMALL).fit(
+        np.random.default_rng(0).normal(size=(4000, 1)))
+    scott = 0.35 * 3600 ** (-1 / 5)
+    assert 0 < plentiful.noise_std_ < 0.03 * scott
+    # ... unless the values sit on a grid (integer codes), where the noise also dequantizes.
+    codes = np.random.default_rng(0).integers(0, 10, size=(4000, 1)).astype(float)
+    gridded = JKOFlowDensity(n_blocks=1, **SMALL).fit(codes)
+    assert gridded.noise_std_ == pytest.approx(scott)
     off = JKOFlowDensity(n_blocks=1, noise_std=0.0, **SMALL).fit(X)
     assert off.noise_std_ == 0.0
 
