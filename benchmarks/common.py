@@ -13,6 +13,8 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
+from skjko.estimator import column_resolutions
+
 from .toys import TOYS, sample_toy
 
 #: The eight ODDS sets of ../shared/data/odds.
@@ -66,10 +68,9 @@ def dequantize(X, rng):
     which a model can put an unbounded density (Theis et al., 2016).
     """
     X = X.copy()
-    for column in X.T:
-        gaps = np.diff(np.unique(column))
-        if gaps.size:
-            column += rng.uniform(0.0, gaps.min(), size=column.shape)
+    for column, resolution in zip(X.T, column_resolutions(X)):
+        if resolution > 0:  # a constant column has no gap to spread over
+            column += rng.uniform(0.0, resolution, size=column.shape)
     return X
 
 

@@ -165,8 +165,7 @@ class _JKOFlowBase(BaseEstimator):
         U = flow.input_map(torch.as_tensor(X, dtype=torch.float64))[0].numpy()
         X_train, X_val, w_train, w_val = self._validation_split(U, weight, seed)
         n_effective = X_train.shape[0] if w_train is None else w_train.sum()**2 / (w_train**2).sum()
-        noise_std = self._noise_std(n_effective, X_train.shape[1], coarsest_grid_step(X_train),
-                                    validated=X_val is not None)
+        noise_std = self._noise_std(X_train, n_effective, validated=X_val is not None)
         tol = self._tol(validated=X_val is not None)
         n_steps = self._n_steps()
         as_tensor = lambda a: None if a is None else torch.tensor(  # noqa: E731
@@ -283,14 +282,17 @@ class _JKOFlowBase(BaseEstimator):
             return 8 if self.velocity == "potential" else 3
         return self.n_steps
 
-    def _noise_std(self, n_samples, n_features, grid_step, validated):
-        """'auto': a fraction of Scott's kernel bandwidth n^(-1/(d+4)) in standardized units,
-        faded out at many rows per dimension, down to at most ``grid_step``."""
+    def _noise_std(self, X_train, n_samples, validated):
+        """'auto': a fraction of Scott's kernel bandwidth n^(-1/(d+4)) in standardized units
+        for the ``n_samples`` (effective) rows ``X_train``, faded out at many rows per
+        dimension, but not below the coarsest column resolution (capped at the unfaded σ)."""
         if self.noise_std == "auto":
+            n_features = X_train.shape[1]
             fraction = AUTO_NOISE_FRACTION if validated else AUTO_NOISE_FRACTION_UNVALIDATED
             sigma = fraction * n_samples ** (-1.0 / (n_features + 4))
             fade = 1.0 / (1.0 + (n_samples / (n_features * AUTO_NOISE_FADE_ROWS))
                           ** AUTO_NOISE_FADE_POWER)
+            grid_step = column_resolutions(X_train).max(initial=0.0)
             return max(sigma * fade, min(sigma, grid_step))
         return float(self.noise_std)
 
@@ -766,12 +768,15 @@ def check_n_samples(n_samples):
         raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
 
 
-def coarsest_grid_step(X):
-    """The largest, over the columns of ``X`` (n_samples, n_features), of the smallest gap
-    between two distinct values: the step of a column on a grid (integer codes, counts),
-    about 0 for a continuous one (and 0 for a constant one)."""
-    gaps = [np.diff(np.unique(column)).min(initial=np.inf) for column in X.T]
-    return float(max((g for g in gaps if np.isfinite(g)), default=0.0))
+def column_resolutions(X):
+    """Each column's resolution: the smallest gap between two of its distinct values.
+
+    The step of a column on a grid (integer codes, counts), about 0 for a continuous
+    one, and 0 for a constant one. ``X``: (n_samples, n_features); returns
+    (n_features,).
+    """
+    gaps = [np.diff(np.unique(column)) for column in X.T]
+    return np.array([g.min() if g.size else 0.0 for g in gaps])
 
 
 def _rows_and_weights(X, sample_weight):
