@@ -35,7 +35,7 @@ AUTO_NOISE_FRACTION_UNVALIDATED = 1.0
 #: few hundred rows per dimension as they were and all but switches the noise off at thousands
 #: (the 2-D toys at 20 000 rows, where noise-free fits scored better). It never fades below the
 #: step of the coarsest grid a column's values sit on (integer codes, counts): there the noise
-#: also dequantizes, and shuttle's integer rows lost 3 nats of mean test NLL without it.
+#: also dequantizes, and shuttle's integer rows lost 2.7 nats of mean test NLL without it.
 AUTO_NOISE_FADE_ROWS = 1000
 AUTO_NOISE_FADE_POWER = 3
 #: tol='auto' without validation data (with it, validation alone stops growth).
