@@ -28,7 +28,8 @@ class JKOFlowConditionalDensity(RegressorMixin, _JKOFlowBase):
 max_iter, batch_size, learning_rate, learning_rate_schedule, \
 training_divergence, weight_decay, early_stopping, validation_fraction, \
 n_iter_no_change, validation_interval, n_blocks_no_change, n_reparam, eta, \
-n_refine, whiten, warm_start, device, n_threads, random_state, verbose
+n_refine, joint_max_iter, whiten, warm_start, device, n_threads, random_state, \
+verbose
         As for :class:`JKOFlowDensity`, with the rows (y, x) as its data.
     velocity : {'mlp'}, default='mlp'
         Only JKO-iFlow's MLP has a conditional form: it takes (y, x) as input

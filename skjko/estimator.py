@@ -41,6 +41,13 @@ AUTO_NOISE_FADE_POWER = 3
 #: tol='auto' without validation data (with it, validation alone stops growth).
 AUTO_TOL_UNVALIDATED = 0.01
 
+#: The joint round's learning rate, as a fraction of ``learning_rate``: it starts from
+#: trained blocks, which full-size first steps would knock about.
+JOINT_LEARNING_RATE_FRACTION = 0.2
+#: joint_max_iter='auto': the round may cost this fraction of one block's ``max_iter``
+#: steps in all, spread over the blocks (a joint step costs a step of every block).
+AUTO_JOINT_BUDGET = 0.75
+
 #: learning_rate_schedule's options: how the rate moves within each block.
 LEARNING_RATE_SCHEDULES = {"constant": None, "cosine": cosine_schedule}
 #: Relative residual to which ``sample`` inverts each RK4 step. Draws need no
@@ -90,6 +97,7 @@ class _JKOFlowBase(BaseEstimator):
         "n_reparam": [Interval(Integral, 0, None, closed="left")],
         "eta": [Interval(Real, 0, 1, closed="right")],
         "n_refine": [Interval(Integral, 0, None, closed="left")],
+        "joint_max_iter": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
         "whiten": ["boolean"],
         "warm_start": ["boolean"],
         "device": [str, torch.device],
@@ -105,7 +113,8 @@ class _JKOFlowBase(BaseEstimator):
                  weight_decay=0.0,
                  noise_std="auto", early_stopping="auto", validation_fraction=0.1,
                  n_iter_no_change=5, validation_interval=25, n_blocks_no_change=1, n_reparam=0,
-                 eta=0.5, n_refine=0, whiten=False, warm_start=False, device="auto",
+                 eta=0.5, n_refine=0, joint_max_iter="auto", whiten=False, warm_start=False,
+                 device="auto",
                  n_threads=None, random_state=None, verbose=0):
         self.h = h
         self.h_growth = h_growth
@@ -131,6 +140,7 @@ class _JKOFlowBase(BaseEstimator):
         self.n_reparam = n_reparam
         self.eta = eta
         self.n_refine = n_refine
+        self.joint_max_iter = joint_max_iter
         self.whiten = whiten
         self.warm_start = warm_start
         self.device = device
@@ -186,6 +196,7 @@ class _JKOFlowBase(BaseEstimator):
             # Not a parameter: a hook for benchmarks that watch the flow grow (``procedure``).
             on_block=getattr(self, "_on_block", None))
         stop_reason = self.stop_reason_ if continuing else "n_blocks"
+        joint_max_iter = 0  # unless the rounds get to run
         cuda_devices = [device] if device.type == "cuda" else []
         n_threads = resolve_n_threads(self.n_threads)
         with torch.random.fork_rng(devices=cuda_devices), torch_threads(n_threads):
@@ -199,7 +210,7 @@ class _JKOFlowBase(BaseEstimator):
                         lambda: self._make_velocity(X.shape[1] - n_context, hidden_sizes,
                                                     n_context).to(device),
                         n_steps)
-                self._run_rounds(trainer)
+                joint_max_iter = self._run_rounds(trainer, validated=X_val is not None)
             except KeyboardInterrupt:
                 warnings.warn(f"fit interrupted: kept the {len(trainer.flow)} finished "
                               "block(s); the model is usable.", UserWarning)
@@ -210,6 +221,7 @@ class _JKOFlowBase(BaseEstimator):
         self.history_ = trainer.history
         self.stop_reason_ = stop_reason
         self.tol_ = tol
+        self.joint_max_iter_ = joint_max_iter
         self.noise_std_ = noise_std
         self.n_steps_ = n_steps
         self.early_stopping_ = X_val is not None
@@ -233,12 +245,19 @@ class _JKOFlowBase(BaseEstimator):
             raise ValueError(f"warm_start=True continues the fitted blocks, but {changed}; "
                              "set warm_start=False to fit a new flow.")
 
-    def _run_rounds(self, trainer):
-        """The papers' improvement rounds: reparametrization, then refinement."""
+    def _run_rounds(self, trainer, validated):
+        """The papers' improvement rounds (reparametrization, then refinement), then the
+        joint round; returns the joint round's step budget (0: it did not run)."""
         for _ in range(self.n_reparam):
             trainer.reparametrize(self.eta)
         for _ in range(self.n_refine):
             trainer.refine()
+        joint_max_iter = self._joint_max_iter(validated, len(trainer.flow))
+        if joint_max_iter:
+            trainer.train_jointly(joint_max_iter,
+                                  JOINT_LEARNING_RATE_FRACTION * self.learning_rate,
+                                  self._joint_trace(trainer.flow))
+        return joint_max_iter
 
     def _validation_split(self, U, weight, seed):
         """Training and validation rows and their weights (None when early stopping is off)."""
@@ -307,6 +326,22 @@ class _JKOFlowBase(BaseEstimator):
         if self.training_divergence == "exact" or self.velocity == "potential":
             return _exact_trace
         return partial(HutchinsonTrace.rademacher, n_context=n_context)
+
+    def _joint_max_iter(self, validated, n_blocks):
+        """0 without validation rows, which the joint round needs, or blocks; 'auto': a
+        budget that costs ``AUTO_JOINT_BUDGET`` of one block's steps."""
+        if not validated or not n_blocks:
+            return 0
+        if self.joint_max_iter == "auto":
+            return int(AUTO_JOINT_BUDGET * self.max_iter / n_blocks)
+        return self.joint_max_iter
+
+    def _joint_trace(self, flow):
+        """The joint round's divergence: the closed form where every block has one."""
+        if all(getattr(block.velocity, "has_closed_form_divergence", False)
+               for block in flow.blocks):
+            return _exact_trace
+        return None  # the blocks' own training divergence
 
     def _make_velocity(self, n_features, hidden_sizes, n_context=0):
         if self.velocity == "potential":
@@ -516,6 +551,19 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         interval is split in two (twice the blocks, h_k / 2 each), starting
         from the coarse block's weights, and every block is fine-tuned. Each
         round doubles the blocks, and so the scoring time.
+    joint_max_iter : int or 'auto', default='auto'
+        Optimizer steps of the closing joint round; 0 skips it. After the JKO
+        rounds, every block is trained at once on the training rows' negative
+        log-likelihood (as a continuous flow is trained end to end), from the
+        blocks' JKO weights, at a fifth of ``learning_rate`` with a warm-up and
+        then the blocks' schedule and noise, on the exact divergence where the
+        network has a closed form for it. Block-wise training fits each block
+        to what the blocks before it left; this round lets them correct one
+        another. A step costs about one step of every block, so 'auto' gives
+        it ``0.75 * max_iter / n_blocks_`` steps: three quarters of one
+        block's budget in all. The round runs only with validation rows: it
+        keeps its best iterate by validation NLL, and the JKO weights when
+        none beats them.
     whiten : bool, default=False
         After per-feature standardization, decorrelate the features with ZCA
         whitening by a Ledoit–Wolf shrunk covariance, so the flow starts from
@@ -527,8 +575,8 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
     warm_start : bool, default=False
         When True, ``fit`` continues from the fitted blocks: it adds blocks up
         to ``n_blocks`` if growing had not stopped on ``tol`` or validation,
-        then runs ``n_reparam`` and ``n_refine`` further rounds. The
-        standardization (and whitening) of the first fit is kept.
+        then runs ``n_reparam`` and ``n_refine`` further rounds and the joint
+        round. The standardization (and whitening) of the first fit is kept.
     device : {'auto', 'cpu', 'cuda', 'cuda:N'} or torch.device, default='auto'
         Where to train and evaluate; 'auto' picks CUDA when available.
     n_threads : None, 'auto' or int, default=None
@@ -588,6 +636,9 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
     noise_std_ : float
         The σ the training minibatches were jittered with (``noise_std``, or
         its 'auto' value for this fit).
+    joint_max_iter_ : int
+        The joint round's steps (``joint_max_iter``, or its 'auto' value); 0
+        when it did not run for want of validation rows.
     whitening_ : ndarray of shape (n_features, n_features) or None
         ZCA whitening matrix applied after standardization (``whiten=True``),
         else None.

@@ -84,9 +84,18 @@ class BlockFlow(nn.Module):
             Σ_k ∫₀¹ div f_k plus the input map's log-det: the log |det ∂T/∂x|.
         """
         if self.input_map is None:
+            return self.through_blocks(x, trace)
+        x, log_det = self.input_map(x)
+        return self.through_blocks(x, trace, log_det)
+
+    def through_blocks(self, x: torch.Tensor, trace=ExactTrace(), log_det=None):
+        """The blocks alone, on rows already through the input map (the space they train in).
+
+        Returns ``T_K ∘ … ∘ T_1(x)`` of shape (n, d) and ``log_det`` (zeros when None)
+        plus Σ_k ∫₀¹ div f_k, of shape (n,).
+        """
+        if log_det is None:
             log_det = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
-        else:
-            x, log_det = self.input_map(x)
         for block in self.blocks:
             x, int_div = block(x, trace)
             log_det = log_det + int_div

@@ -17,7 +17,8 @@ import math
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from functools import partial
 
 import torch
 from sklearn.exceptions import ConvergenceWarning
@@ -216,9 +217,34 @@ def cosine_schedule(optimizer, max_iter: int):
     return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_iter, eta_min=floor)
 
 
+def with_warmup(schedule: Callable = None, fraction: float = 0.1):
+    """``schedule`` (a :attr:`TrainingSettings.schedule`) after a linear warm-up of the rate.
+
+    Adam's first steps move every weight by about the full rate whatever its
+    gradient; a round that starts from trained weights ramps the rate up over
+    the first ``fraction`` of its steps instead of knocking them about.
+    """
+    def make(optimizer, max_iter: int):
+        n_warm = max(1, int(fraction * max_iter))
+        # The schedule first: it may read the full rate from the optimizer (a floor, say).
+        rest = None if schedule is None else schedule(optimizer, max(1, max_iter - n_warm))
+        # Rates rate/n, 2 rate/n, ..., rate over the first n steps.
+        warm = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1 / n_warm,
+                                                 end_factor=1.0, total_iters=max(1, n_warm - 1))
+        if rest is None:
+            return warm
+        return torch.optim.lr_scheduler.SequentialLR(optimizer, [warm, rest], milestones=[n_warm])
+
+    return make
+
+
 @dataclass(kw_only=True)
 class BlockRecord:
-    """What training one block did in one round; ``asdict`` of it is a row of ``history_``."""
+    """What training one block did in one round; ``asdict`` of it is a row of ``history_``.
+
+    The joint round, which trains every block at once, has one row: its ``block`` is
+    the number of blocks, and the per-block fields (``h``, W2) are nan.
+    """
 
     round: str
     block: int
@@ -260,9 +286,28 @@ def train_block(block: ODEBlock, x: torch.Tensor, h: float, fit: TrainingSetting
         ``diverged`` and ``unconverged``: the block used all ``max_iter`` steps
         while its validation NLL was still improving (patience not run out).
     """
+    def objective(batch, batch_weight):
+        return jko_loss(block, batch, h, fit.transport_cost, fit.alpha_hjb, fit.trace(batch),
+                        batch_weight, n_context)
+
+    return minimize(block, objective, x, fit,
+                    None if validation is None else partial(validation.nll, block),
+                    progress, weight)
+
+
+def minimize(module: torch.nn.Module, objective: Callable, x: torch.Tensor,
+             fit: TrainingSettings, validation_nll: Callable = None, progress=None,
+             weight: torch.Tensor = None):
+    """AdamW on ``objective(batch, batch_weight)`` over minibatches of ``x``: the loop of
+    :func:`train_block`, for any module (one block, or every block of a flow).
+
+    ``objective`` returns the scalar tensors ``(loss, kl_loss, w2_loss)``;
+    ``validation_nll()``, when given, the module's validation NLL as a float.
+    Returns the dict :func:`train_block` documents.
+    """
     # Decoupled weight decay pulls the weights, and so the velocity, towards
     # zero: a block that learns nothing stays the identity. 0 is plain Adam.
-    optimizer = torch.optim.AdamW(block.parameters(), lr=fit.learning_rate,
+    optimizer = torch.optim.AdamW(module.parameters(), lr=fit.learning_rate,
                                   weight_decay=fit.weight_decay)
     scheduler = None if fit.schedule is None else fit.schedule(optimizer, fit.max_iter)
     batches = minibatch_indices(x.shape[0], fit.batch_size, x.device)
@@ -270,12 +315,12 @@ def train_block(block: ODEBlock, x: torch.Tensor, h: float, fit: TrainingSetting
                   val_nll=math.nan, diverged=False, unconverged=False)
     losses = None  # the last finite (loss, kl_loss, w2_loss), read back once at the end
     best, patience = None, Patience(fit.n_iter_no_change)
-    if validation is not None:  # the starting weights are a candidate too
-        val_nll = validation.nll(block)
+    if validation_nll is not None:  # the starting weights are a candidate too
+        val_nll = validation_nll()
         if math.isfinite(val_nll):
-            best = WeightSnapshot(block)
+            best = WeightSnapshot(module)
             result["val_nll"] = patience.best = val_nll
-    last_good = WeightSnapshot(block)  # weights that gave a finite loss
+    last_good = WeightSnapshot(module)  # weights that gave a finite loss
     for iteration in range(1, fit.max_iter + 1):
         rows = next(batches)
         batch, batch_weight = x[rows], None if weight is None else weight[rows]
@@ -283,8 +328,7 @@ def train_block(block: ODEBlock, x: torch.Tensor, h: float, fit: TrainingSetting
             # Noise regularization: the block fits the rows smoothed by N(0, σ²I),
             # which keeps it from memorising a small training set.
             batch = batch + fit.noise_std * torch.randn_like(batch)
-        loss, kl_loss, w2_loss = jko_loss(block, batch, h, fit.transport_cost, fit.alpha_hjb,
-                                          fit.trace(batch), batch_weight, n_context)
+        loss, kl_loss, w2_loss = objective(batch, batch_weight)
         if not torch.isfinite(loss):
             last_good.restore()
             result["diverged"] = True
@@ -292,7 +336,7 @@ def train_block(block: ODEBlock, x: torch.Tensor, h: float, fit: TrainingSetting
         last_good.save()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(block.parameters(), fit.max_grad_norm)
+        torch.nn.utils.clip_grad_norm_(module.parameters(), fit.max_grad_norm)
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
@@ -304,22 +348,22 @@ def train_block(block: ODEBlock, x: torch.Tensor, h: float, fit: TrainingSetting
                 progress.set_postfix(loss=f"{losses[0].item():.4f}",
                                      w2=f"{losses[2].item():.4f}",
                                      val=f"{result['val_nll']:.4f}", refresh=False)
-        if validation is None or (iteration % fit.validation_interval
-                                  and iteration != fit.max_iter):
+        if validation_nll is None or (iteration % fit.validation_interval
+                                      and iteration != fit.max_iter):
             continue
-        val_nll = validation.nll(block)
+        val_nll = validation_nll()
         if not math.isfinite(val_nll):
             continue
         if patience.improves(val_nll):
             if best is None:
-                best = WeightSnapshot(block)  # a copy of the weights as they are now
+                best = WeightSnapshot(module)  # a copy of the weights as they are now
             else:
                 best.save()
             result.update(best_iter=iteration, val_nll=val_nll)
         elif patience.exhausted:
             break
     else:  # no break: the budget, not the patience, ended the block
-        result["unconverged"] = validation is not None and result["best_iter"] > 0
+        result["unconverged"] = validation_nll is not None and result["best_iter"] > 0
     if losses is not None:
         result.update(zip(("loss", "kl_loss", "w2_loss"), torch.stack(losses).tolist()))
     if best is not None:
@@ -389,7 +433,7 @@ class JKOTrainer:
                  on_block: Callable = None):
         self.flow, self.history = flow, history
         self.on_block = on_block
-        self.rounds_done = {"reparam": 0, "refine": 0, **(rounds_done or {})}
+        self.rounds_done = {"reparam": 0, "refine": 0, "joint": 0, **(rounds_done or {})}
         self.x, self.x_val, self.fit, self.verbose = x, x_val, fit, verbose
         self.weight, self.weight_val = weight, weight_val
 
@@ -538,6 +582,68 @@ class JKOTrainer:
             x = y
             if validation is not None:
                 validation.push(block)
+
+    def train_jointly(self, max_iter: int, learning_rate: float, trace: Callable = None):
+        """The closing round: every block at once, on the training rows' negative log-likelihood.
+
+        Block-wise training fits each block to the rows as the blocks before
+        it left them, and no block can correct the others. This round trains
+        them together by maximum likelihood (the objective of a continuous
+        flow trained end to end), started from the blocks' JKO weights, with
+        the blocks' noise and batch, their schedule over ``max_iter`` steps
+        after a warm-up (:func:`with_warmup`), and a smaller ``learning_rate``.
+        It runs all ``max_iter`` steps and needs validation rows: it keeps the
+        best iterate by validation NLL (the JKO weights when none beats them),
+        so it never makes the flow worse on them.
+
+        Parameters
+        ----------
+        max_iter : int
+            Most optimizer steps; each costs about one step of every block.
+        learning_rate : float
+        trace : callable, optional
+            ``trace(batch)`` gives the divergence of the loss; None uses the
+            blocks' own (``TrainingSettings.trace``).
+        """
+        if self.x_val is None:
+            raise ValueError("The joint round needs validation rows to choose its iterate.")
+        start = time.perf_counter()
+        # No patience: its validation NLL wanders by more than it gains over a
+        # hundred steps before it falls (benchmarks/JOURNAL.md, "The joint round").
+        fit = replace(self.fit, max_iter=max_iter, learning_rate=learning_rate,
+                      trace=self.fit.trace if trace is None else trace,
+                      schedule=with_warmup(self.fit.schedule), n_iter_no_change=math.inf)
+        flow, n_context = self.flow, self.flow.n_context
+
+        def objective(batch, batch_weight):
+            z, log_det = flow.through_blocks(batch, fit.trace(batch))
+            z_targets = targets(z, n_context)
+            kl_loss = weighted_mean(0.5 * (z_targets * z_targets).sum(dim=1) - log_det,
+                                    batch_weight)
+            return kl_loss, kl_loss, torch.zeros_like(kl_loss)
+
+        round_name = self._next_round("joint")
+        validation = self._validation()
+        flow.blocks.train()
+        with tqdm(total=max_iter, desc=f"{round_name}: all {len(flow)} blocks",
+                  disable=not self.verbose, leave=self.verbose > 1, mininterval=0.5) as bar:
+            result = minimize(flow.blocks, objective, self.x, fit,
+                              partial(validation.nll, flow.through_blocks), bar, self.weight)
+        flow.blocks.eval()
+        if result["diverged"]:
+            warnings.warn(f"The joint round ({round_name}) diverged: non-finite loss at "
+                          f"iteration {result['n_iter'] + 1}; kept its last finite weights. "
+                          "Try a smaller learning_rate.", ConvergenceWarning)
+        record = BlockRecord(
+            round=round_name, block=len(flow), h=math.nan, n_iter=result["n_iter"],
+            best_iter=result["best_iter"], loss=result["loss"], kl_loss=result["kl_loss"],
+            w2_loss=math.nan, val_nll=result["val_nll"], w2_movement=math.nan,
+            w2_ratio=math.nan, seconds=time.perf_counter() - start, diverged=result["diverged"])
+        if self.verbose:
+            print(f"[skjko] {round_name}, all {len(flow)} blocks: iters={record.n_iter} "
+                  f"best={record.best_iter} loss={record.loss:.4f} val_nll={record.val_nll:.4f} "
+                  f"({record.seconds:.1f} s)", flush=True)
+        self._record(asdict(record))
 
     def _next_round(self, kind):
         self.rounds_done[kind] += 1

@@ -1,6 +1,7 @@
 import copy
 import warnings
 
+import numpy as np
 import pytest
 import torch
 from sklearn.exceptions import ConvergenceWarning
@@ -262,6 +263,24 @@ def test_cosine_decay_anneals_the_learning_rate_over_max_iter(monkeypatch):
     assert len(rates) == 50 and rates[0] == 1e-2
     assert all(later <= earlier for earlier, later in zip(rates, rates[1:]))
     assert 1e-4 < rates[-1] < 2e-4  # close to the floor of 1 % at the last step
+
+
+@pytest.mark.parametrize("schedule", [jko.cosine_schedule, None])
+def test_warm_up_ramps_the_rate_then_hands_over_to_the_schedule(schedule):
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.Adam([parameter], lr=1e-2)
+    scheduler = jko.with_warmup(schedule)(optimizer, 100)  # 10 warm-up steps
+    rates = []
+    for _ in range(100):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    np.testing.assert_allclose(rates[:11], np.linspace(1e-3, 1e-2, 10).tolist() + [1e-2])
+    if schedule is None:
+        np.testing.assert_allclose(rates[10:], 1e-2)
+    else:  # the cosine over the other 90 steps, down to its floor of 1 %
+        assert all(later <= earlier for earlier, later in zip(rates[10:], rates[11:]))
+        assert 1e-4 < rates[-1] < 1.1e-4
 
 
 def test_exact_training_divergence_is_the_mean_of_the_hutchinson_estimates():

@@ -58,14 +58,16 @@ def test_reparametrization_and_refinement_rounds_in_history(moons):
     model = JKOFlowDensity(**dict(SMALL, n_blocks=2, tol=0.0, n_reparam=1, n_refine=1))
     model.fit(moons[0])
     rounds = [r["round"] for r in model.history_]
-    assert rounds == ["grow"] * 2 + ["reparam 1"] * 2 + ["refine 1"] * 4
+    assert rounds == ["grow"] * 2 + ["reparam 1"] * 2 + ["refine 1"] * 4 + ["joint 1"]
     assert model.n_blocks_ == 4 and len(model.step_sizes_) == 4
     assert model.n_iter_ == sum(r["n_iter"] for r in model.history_)
     assert np.isfinite(model.score(moons[1]))
 
 
 def test_warm_start_adds_blocks_and_rounds(moons):
-    model = JKOFlowDensity(n_blocks=1, tol=0.0, warm_start=True, **SMALL).fit(moons[0])
+    # Without the joint round, which would go on to retrain the first block.
+    model = JKOFlowDensity(n_blocks=1, tol=0.0, warm_start=True, joint_max_iter=0,
+                           **SMALL).fit(moons[0])
     first_block = {k: v.clone() for k, v in model.flow_.blocks[0].state_dict().items()}
     model.set_params(n_blocks=2).fit(moons[0])
     assert model.n_blocks_ == 2
@@ -75,8 +77,10 @@ def test_warm_start_adds_blocks_and_rounds(moons):
     model.fit(moons[0])
     rounds = [r["round"] for r in model.history_]
     assert rounds == ["grow"] * 2 + ["reparam 1"] * 2 + ["reparam 2"] * 2
-    cold = JKOFlowDensity(n_blocks=2, tol=0.0, **SMALL).fit(moons[0])
+    cold = JKOFlowDensity(n_blocks=2, tol=0.0, joint_max_iter=0, **SMALL).fit(moons[0])
     assert [r["round"] for r in cold.history_] == ["grow"] * 2
+    model.set_params(joint_max_iter="auto").fit(moons[0])
+    assert [r["round"] for r in model.history_][6:] == ["reparam 3"] * 2 + ["joint 1"]
 
 
 def test_warm_start_validates_on_the_first_fits_rows(moons, monkeypatch):
@@ -103,6 +107,37 @@ def test_auto_parameters_are_resolved_into_fitted_attributes(moons):
     assert model.n_steps_ == 3 and model.early_stopping_ is True
     tiny = JKOFlowDensity(n_blocks=1, **SMALL).fit(moons[0][:10])
     assert tiny.n_steps_ == 2 and tiny.early_stopping_ is False
+
+
+def test_joint_round_trains_every_block_and_keeps_its_best_iterate(moons):
+    """Blocks cut short by a small max_iter: the joint round then lowers the validation NLL,
+    in one history row after the JKO rounds; with 0 steps the flow is the JKO one."""
+    params = dict(SMALL, n_blocks=2, tol=0.0, max_iter=30)
+    joint = JKOFlowDensity(joint_max_iter=150, **params).fit(moons[0])
+    alone = JKOFlowDensity(joint_max_iter=0, **params).fit(moons[0])
+    assert [r["round"] for r in joint.history_] == ["grow", "grow", "joint 1"]
+    assert [r["round"] for r in alone.history_] == ["grow", "grow"]
+    record, blocks_val_nll = joint.history_[-1], joint.history_[joint.n_blocks_ - 1]["val_nll"]
+    assert blocks_val_nll == alone.history_[alone.n_blocks_ - 1]["val_nll"]
+    assert record["block"] == joint.n_blocks_ and 0 < record["best_iter"] <= record["n_iter"]
+    assert record["val_nll"] < blocks_val_nll - 0.01
+    assert joint.score(moons[1]) > alone.score(moons[1])
+    assert joint.n_iter_ == sum(r["n_iter"] for r in joint.history_)
+    assert joint.joint_max_iter_ == 150 and alone.joint_max_iter_ == 0
+
+
+def test_joint_round_needs_validation_rows(moons):
+    auto = JKOFlowDensity(n_blocks=2, tol=0.0, **SMALL).fit(moons[0])
+    assert auto.n_blocks_ == 2  # 'auto': three quarters of one block's steps, over 2 blocks
+    assert auto.joint_max_iter_ == int(0.75 * SMALL["max_iter"] / 2)
+    assert auto.history_[-1]["round"] == "joint 1"
+    assert auto.history_[-1]["n_iter"] == auto.joint_max_iter_  # no early stop
+    tiny = JKOFlowDensity(n_blocks=1, joint_max_iter=50, **SMALL).fit(moons[0][:10])
+    assert tiny.joint_max_iter_ == 0 and [r["round"] for r in tiny.history_] == ["grow"]
+    trainer = jko.JKOTrainer(tiny.flow_.float(), [], torch.zeros(8, 2), None,
+                             jko.TrainingSettings(max_iter=5, batch_size=4, learning_rate=1e-3))
+    with pytest.raises(ValueError, match="validation rows"):
+        trainer.train_jointly(10, 1e-3)
 
 
 def test_a_refit_that_fails_half_way_leaves_the_model_scoring_as_before(moons, monkeypatch):
@@ -169,7 +204,7 @@ def test_plot_history(moons):
     model = JKOFlowDensity(**dict(SMALL, n_blocks=2, n_reparam=1, tol=0.0)).fit(moons[0])
     axes = plot_history(model)
     assert len(axes) == 3
-    assert len(axes[0].lines) == 2  # one line per round
+    assert len(axes[0].lines) == 3  # one line per round: grow, reparam 1, joint 1
     np.testing.assert_allclose(axes[2].lines[0].get_ydata(),
                                [r["w2_movement"] for r in model.history_[:2]])
 
@@ -178,7 +213,7 @@ def test_warm_start_growth_one_block_at_a_time_still_selects_on_validation():
     X, _ = make_moons(120, noise=0.05, random_state=0)
     params = dict(SMALL, hidden_sizes=(64, 64), max_iter=300, learning_rate=1e-2,
                   early_stopping=True, validation_fraction=0.3, h=4.0, h_growth=2.0,
-                  h_max=50.0, tol=0.0)
+                  h_max=50.0, tol=0.0, joint_max_iter=0)  # growth alone
     model = JKOFlowDensity(n_blocks=1, warm_start=True, **params).fit(X)
     for n_blocks in range(2, 7):
         model.set_params(n_blocks=n_blocks).fit(X)
