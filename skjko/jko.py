@@ -93,6 +93,15 @@ def mean_squared_movement(x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor
     return weighted_mean(((y - x) ** 2).sum(dim=1), weight).item()
 
 
+def kl_to_standard_normal(y: torch.Tensor, log_det: torch.Tensor, weight: torch.Tensor = None,
+                          n_context: int = 0) -> torch.Tensor:
+    """mean(½‖y‖² − log_det): the KL divergence of the pushed rows ``y`` (n, d) to N(0, I),
+    up to a constant, with ``log_det`` (n,) the map's log-determinant on each row (the
+    context columns excluded, see :func:`skjko.flow.targets`; weighted by ``weight``)."""
+    y_targets = targets(y, n_context)
+    return weighted_mean(0.5 * (y_targets * y_targets).sum(dim=1) - log_det, weight)
+
+
 def jko_loss(block: ODEBlock, x: torch.Tensor, h: float, transport_cost: str = "endpoint",
              alpha_hjb: float = 0.0, trace=None, weight: torch.Tensor = None,
              n_context: int = 0):
@@ -127,8 +136,7 @@ def jko_loss(block: ODEBlock, x: torch.Tensor, h: float, transport_cost: str = "
         ("hjb",) if alpha_hjb > 0 else ())
     trace = HutchinsonTrace.rademacher(x) if trace is None else trace
     y, int_div, integrals = block.path_integrals(x, trace, integrands)
-    y_targets = targets(y, n_context)
-    kl_loss = weighted_mean(0.5 * (y_targets * y_targets).sum(dim=1) - int_div, weight)
+    kl_loss = kl_to_standard_normal(y, int_div, weight, n_context)
     w2_loss = weighted_mean(integrals["kinetic"] if "kinetic" in integrals
                             else ((y - x) ** 2).sum(dim=1), weight)
     loss = kl_loss + w2_loss / (2 * h)
@@ -616,10 +624,8 @@ class JKOTrainer:
         flow, n_context = self.flow, self.flow.n_context
 
         def objective(batch, batch_weight):
-            z, log_det = flow.through_blocks(batch, fit.trace(batch))
-            z_targets = targets(z, n_context)
-            kl_loss = weighted_mean(0.5 * (z_targets * z_targets).sum(dim=1) - log_det,
-                                    batch_weight)
+            kl_loss = kl_to_standard_normal(*flow.through_blocks(batch, fit.trace(batch)),
+                                            batch_weight, n_context)
             return kl_loss, kl_loss, torch.zeros_like(kl_loss)
 
         round_name = self._next_round("joint")
