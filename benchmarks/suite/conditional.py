@@ -30,6 +30,7 @@ from skjko import JKOFlowConditionalDensity
 
 from ..common import load_dataset, standardizer, timed
 from . import peers
+from .density import TRUE_DENSITY
 
 
 def sine(n, seed):
@@ -141,7 +142,7 @@ def run_dataset(name, data_dir, settings, seed=0):
           flush=True)
     rows = []
     if truth is not None:
-        rows.append(dict(dataset=name, method="truth", nll=float(-truth.mean()),
+        rows.append(dict(dataset=name, method=TRUE_DENSITY, nll=float(-truth.mean()),
                          fit_seconds=0.0, info={}))
     budget = settings["min_peer_seconds"]
     for method, overrides in settings["jko"].items():

@@ -8,6 +8,9 @@ zuko's flows get the wall time of skjko's fit (at least ``min_peer_seconds``)
 with early stopping on a validation split; skjko's own end-to-end CNF
 (``peers.train_cnf``) gets the same. Every contender that samples
 also gets the MMD² of its samples to the test rows (``sample_quality.py``).
+On the toys a "truth" row gives the test NLL of the density the rows
+were drawn from (``toys.toy_log_density``): where the models' NLLs would sit
+with nothing left to learn, not a contender.
 """
 
 import math
@@ -17,8 +20,14 @@ import numpy as np
 from skjko import JKOFlowDensity
 
 from ..common import load_dataset, load_digits_density, timed
+from ..toys import TOYS, toy_log_density
 from . import peers
 from .sample_quality import sample_mmd
+
+
+#: The method name of a reference row: the density the test rows were drawn from
+#: (the toys here; the conditional part's sine too).
+TRUE_DENSITY = "truth"
 
 
 def load(name, data_dir, settings):
@@ -71,6 +80,10 @@ def run_dataset(name, data_dir, settings, seed=0):
         rows.append(_end_to_end_cnf(name, jko, X_train, X_test, budget, seed))
     for row in rows:
         row["budget_seconds"] = budget
+    if name in TOYS:
+        nll = float(-np.mean(toy_log_density(name, X_test)))
+        print(f"  {name:12s} {TRUE_DENSITY:10s} NLL {nll:9.4f}", flush=True)
+        rows.append(dict(dataset=name, method=TRUE_DENSITY, nll=nll, info={}))
     return rows
 
 

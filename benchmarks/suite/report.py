@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from ..common import pyplot
-from . import anomaly, defaults, divergence, parallel, procedure, small_data, training, velocity
+from . import anomaly, defaults, density, divergence, parallel, procedure, small_data, training, velocity
 from .config import ALL_PARTS, DEFAULT_HIDDEN, SUITES
 
 
@@ -313,25 +313,28 @@ def standing_table(out_dir, suite="full"):
     """Where skjko stands: its test NLL beside every peer's, per data set (markdown).
 
     One row per data set from :func:`newest_density_rows`: skjko, the best peer,
-    the others, the blocks kept and skjko's fit seconds, and the run it comes from
+    the toys' true density (the NLL with nothing left to learn), the other
+    peers, the blocks kept and skjko's fit seconds, and the run it comes from
     (its file, when it finished, the code and the CPU).
     Empty when no density run is saved.
     """
     newest = newest_density_rows(out_dir, suite)
     if not newest:
         return ""
-    lines = ["| data set | skjko | best peer | other peers | blocks | skjko fit s | run |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| data set | skjko | best peer | true density | other peers | blocks | "
+             "skjko fit s | run |", "|---|---|---|---|---|---|---|---|"]
     for name, (finished, tag, code, cpu, rows) in newest.items():
         by_method = {r["method"]: r for r in rows}
         if "skjko" not in by_method:
             continue
         jko = by_method.pop("skjko")
+        truth = by_method.pop(density.TRUE_DENSITY, None)  # a reference, not a peer
         ranked = sorted(by_method.values(), key=lambda r: r["nll"])
         best, others = ranked[0], ranked[1:]
         mark = "**" if jko["nll"] < best["nll"] else ""
         lines.append(
             f"| {name} | {mark}{jko['nll']:.3f}{mark} | {best['method']} {best['nll']:.3f} | "
+            + ("–" if truth is None else f"{truth['nll']:.3f}") + " | "
             + ", ".join(f"{r['method']} {r['nll']:.3f}" for r in others)
             + f" | {jko['info'].get('n_blocks', '–')} | {jko['fit_seconds']:.0f} | "
             f"`{tag}`, {finished or 'no date'}" + ("" if code == "unknown" else f", {code}")
