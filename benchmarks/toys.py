@@ -150,6 +150,11 @@ def _pinwheel_residual(alpha, radius, rad, beta):
     return (value + np.pi) % (2 * np.pi) - np.pi
 
 
+def _pinwheel_slope(alpha, radius):
+    """dβ/dα of the map above (the residual's derivative)."""
+    return 1 + 0.25 * radius * np.sin(alpha) * np.exp(radius * np.cos(alpha))
+
+
 def _pinwheel_log_density(X):
     # x = 2 R(-angle) f, f ~ N((1, 0), diag(0.3², 0.1²)), angle = rad_k + 0.25 exp(f₀):
     # f's polar (r, α) goes to ρ = 2r, β = α - rad_k - 0.25 exp(r cos α). A point
@@ -169,14 +174,13 @@ def _pinwheel_log_density(X):
         left, right = values[rows, cols], values[rows, cols + 1]
         alpha = grid[cols] - left * (grid[cols + 1] - grid[cols]) / (right - left)
         r = radius[rows]
-        slope = lambda a: 1 + 0.25 * r * np.sin(a) * np.exp(r * np.cos(a))  # noqa: E731
         for _ in range(3):
-            alpha = alpha - _pinwheel_residual(alpha, r, rad, beta[rows]) / slope(alpha)
+            alpha -= _pinwheel_residual(alpha, r, rad, beta[rows]) / _pinwheel_slope(alpha, r)
         f0, f1 = r * np.cos(alpha), r * np.sin(alpha)
         p_f = np.exp(-(f0 - 1) ** 2 / (2 * radial_std**2) - f1**2 / (2 * tangential_std**2)
                      ) / (2 * np.pi * radial_std * tangential_std)
         # |det| of f -> x is 4 |dβ/dα|: 2 from ρ = 2r, 2 from the area element ρ/r.
-        np.add.at(density, rows, p_f / (4 * np.abs(slope(alpha)) * len(rads)))
+        np.add.at(density, rows, p_f / (4 * np.abs(_pinwheel_slope(alpha, r)) * len(rads)))
     with np.errstate(divide="ignore"):
         return np.log(density)
 

@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 
 from ..common import pyplot
-from . import anomaly, defaults, density, divergence, parallel, procedure, small_data, training, velocity
+from . import (anomaly, defaults, density, divergence, parallel, procedure, small_data, training,
+               velocity)
 from .config import ALL_PARTS, DEFAULT_HIDDEN, SUITES
 
 
