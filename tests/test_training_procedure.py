@@ -7,6 +7,7 @@ from sklearn.datasets import make_moons
 
 from skjko import JKOFlowDensity, plot_history
 from skjko import jko
+from skjko.estimator import AUTO_JOINT_BUDGET
 
 SMALL = dict(hidden_sizes=(32, 32), n_reparam=0, n_steps=2, max_iter=60, batch_size=256,
              learning_rate=5e-3, device="cpu", random_state=0)
@@ -128,8 +129,8 @@ def test_joint_round_trains_every_block_and_keeps_its_best_iterate(moons):
 
 def test_joint_round_needs_validation_rows(moons):
     auto = JKOFlowDensity(n_blocks=2, tol=0.0, **SMALL).fit(moons[0])
-    assert auto.n_blocks_ == 2  # 'auto': three quarters of one block's steps, over 2 blocks
-    assert auto.joint_max_iter_ == int(0.75 * SMALL["max_iter"] / 2)
+    assert auto.n_blocks_ == 2  # 'auto': AUTO_JOINT_BUDGET blocks' steps, over 2 blocks
+    assert auto.joint_max_iter_ == int(AUTO_JOINT_BUDGET * SMALL["max_iter"] / 2)
     assert auto.history_[-1]["round"] == "joint 1"
     assert auto.history_[-1]["n_iter"] == auto.joint_max_iter_  # no early stop
     tiny = JKOFlowDensity(n_blocks=1, joint_max_iter=50, **SMALL).fit(moons[0][:10])
