@@ -330,7 +330,7 @@ class _JKOFlowBase(BaseEstimator):
 
     def _joint_max_iter(self, validated, n_blocks):
         """0 without validation rows, which the joint round needs, or blocks; 'auto': a
-        budget that costs ``AUTO_JOINT_BUDGET`` of one block's steps."""
+        budget that costs ``AUTO_JOINT_BUDGET`` blocks' steps."""
         if not validated or not n_blocks:
             return 0
         if self.joint_max_iter == "auto":
