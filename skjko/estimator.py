@@ -564,8 +564,8 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         another. A step costs about one step of every block, so 'auto' gives
         it ``1.6 * max_iter / n_blocks_`` steps: the cost of 1.6 blocks'
         budgets in all. The round runs only with validation rows: it
-        keeps its best iterate by validation NLL, and the JKO weights when
-        none beats them.
+        keeps its last iterate when that beats the JKO weights on validation
+        NLL, and the JKO weights otherwise.
     whiten : bool, default=False
         After per-feature standardization, decorrelate the features with ZCA
         whitening by a Ledoit–Wolf shrunk covariance, so the flow starts from

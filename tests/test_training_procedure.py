@@ -127,6 +127,27 @@ def test_joint_round_trains_every_block_and_keeps_its_best_iterate(moons):
     assert joint.joint_max_iter_ == 150 and alone.joint_max_iter_ == 0
 
 
+def test_joint_round_that_loses_on_validation_keeps_the_jko_weights(moons, monkeypatch):
+    """A round that climbs the NLL instead ends worse on validation than it began: the flow
+    is then the JKO one, exactly, and the history says so (best_iter 0)."""
+    params = dict(SMALL, n_blocks=2, tol=0.0, max_iter=30)
+    alone = JKOFlowDensity(joint_max_iter=0, **params).fit(moons[0])
+    minimize = jko.minimize
+
+    def ascent_in_the_joint_round(module, objective, *args, **kwargs):
+        if isinstance(module, torch.nn.ModuleList):  # every block at once: the joint round
+            return minimize(module, lambda *batch: [-v for v in objective(*batch)], *args,
+                            **kwargs)
+        return minimize(module, objective, *args, **kwargs)
+
+    monkeypatch.setattr(jko, "minimize", ascent_in_the_joint_round)
+    wild = JKOFlowDensity(joint_max_iter=40, **params).fit(moons[0])
+    record = wild.history_[-1]
+    assert record["round"] == "joint 1" and record["n_iter"] > 0 and record["best_iter"] == 0
+    assert record["val_nll"] == alone.history_[-1]["val_nll"]
+    np.testing.assert_array_equal(wild.score_samples(moons[1]), alone.score_samples(moons[1]))
+
+
 def test_joint_round_needs_validation_rows(moons):
     auto = JKOFlowDensity(n_blocks=2, tol=0.0, **SMALL).fit(moons[0])
     assert auto.n_blocks_ == 2  # 'auto': AUTO_JOINT_BUDGET blocks' steps, over 2 blocks
