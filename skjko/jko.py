@@ -644,8 +644,10 @@ class JKOTrainer:
             result.update(best_iter=0, val_nll=jko_val_nll)
         if result["diverged"]:
             warnings.warn(f"The joint round ({round_name}) diverged: non-finite loss at "
-                          f"iteration {result['n_iter'] + 1}; kept its last finite weights. "
-                          "Try a smaller learning_rate.", ConvergenceWarning)
+                          f"iteration {result['n_iter'] + 1}; kept "
+                          + ("its last finite weights" if result["best_iter"] else
+                             "the JKO weights, which its last finite ones did not beat")
+                          + ". Try a smaller learning_rate.", ConvergenceWarning)
         record = BlockRecord(
             round=round_name, block=len(flow), h=math.nan, n_iter=result["n_iter"],
             best_iter=result["best_iter"], loss=result["loss"], kl_loss=result["kl_loss"],

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.datasets import make_moons
+from sklearn.exceptions import ConvergenceWarning
 
 from skjko import JKOFlowDensity, plot_history
 from skjko import jko
@@ -146,6 +147,24 @@ def test_joint_round_that_loses_on_validation_keeps_the_jko_weights(moons, monke
     assert record["round"] == "joint 1" and record["n_iter"] > 0 and record["best_iter"] == 0
     assert record["val_nll"] == alone.history_[-1]["val_nll"]
     np.testing.assert_array_equal(wild.score_samples(moons[1]), alone.score_samples(moons[1]))
+
+
+def test_joint_round_that_diverges_warns_and_keeps_the_jko_weights(moons, monkeypatch):
+    params = dict(SMALL, n_blocks=2, tol=0.0, max_iter=30)
+    alone = JKOFlowDensity(joint_max_iter=0, **params).fit(moons[0])
+    minimize = jko.minimize
+
+    def nan_in_the_joint_round(module, objective, *args, **kwargs):
+        if isinstance(module, torch.nn.ModuleList):
+            return minimize(module, lambda *batch: [v * np.nan for v in objective(*batch)],
+                            *args, **kwargs)
+        return minimize(module, objective, *args, **kwargs)
+
+    monkeypatch.setattr(jko, "minimize", nan_in_the_joint_round)
+    with pytest.warns(ConvergenceWarning, match="joint round .* diverged.* the JKO weights"):
+        broken = JKOFlowDensity(joint_max_iter=40, **params).fit(moons[0])
+    assert broken.history_[-1]["diverged"] and broken.history_[-1]["best_iter"] == 0
+    np.testing.assert_array_equal(broken.score_samples(moons[1]), alone.score_samples(moons[1]))
 
 
 def test_joint_round_needs_validation_rows(moons):
