@@ -639,7 +639,7 @@ class JKOTrainer:
                               weight=self.weight)
         flow.blocks.eval()
         result["val_nll"] = validation.nll(flow.through_blocks)
-        if not result["val_nll"] < jko_val_nll - IMPROVEMENT:
+        if not Patience(1, best=jko_val_nll).improves(result["val_nll"]):
             jko_weights.restore()
             result.update(best_iter=0, val_nll=jko_val_nll)
         if result["diverged"]:

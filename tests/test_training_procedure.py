@@ -128,20 +128,25 @@ def test_joint_round_trains_every_block_and_keeps_its_best_iterate(moons):
     assert joint.joint_max_iter_ == 150 and alone.joint_max_iter_ == 0
 
 
+def change_the_joint_round_objective(monkeypatch, change):
+    """Make the joint round (every block at once, a ModuleList) minimize ``change(loss)``."""
+    minimize = jko.minimize
+
+    def changed(module, objective, *args, **kwargs):
+        if isinstance(module, torch.nn.ModuleList):
+            return minimize(module, lambda *batch: [change(v) for v in objective(*batch)],
+                            *args, **kwargs)
+        return minimize(module, objective, *args, **kwargs)
+
+    monkeypatch.setattr(jko, "minimize", changed)
+
+
 def test_joint_round_that_loses_on_validation_keeps_the_jko_weights(moons, monkeypatch):
     """A round that climbs the NLL instead ends worse on validation than it began: the flow
     is then the JKO one, exactly, and the history says so (best_iter 0)."""
     params = dict(SMALL, n_blocks=2, tol=0.0, max_iter=30)
     alone = JKOFlowDensity(joint_max_iter=0, **params).fit(moons[0])
-    minimize = jko.minimize
-
-    def ascent_in_the_joint_round(module, objective, *args, **kwargs):
-        if isinstance(module, torch.nn.ModuleList):  # every block at once: the joint round
-            return minimize(module, lambda *batch: [-v for v in objective(*batch)], *args,
-                            **kwargs)
-        return minimize(module, objective, *args, **kwargs)
-
-    monkeypatch.setattr(jko, "minimize", ascent_in_the_joint_round)
+    change_the_joint_round_objective(monkeypatch, lambda loss: -loss)
     wild = JKOFlowDensity(joint_max_iter=40, **params).fit(moons[0])
     record = wild.history_[-1]
     assert record["round"] == "joint 1" and record["n_iter"] > 0 and record["best_iter"] == 0
@@ -152,15 +157,7 @@ def test_joint_round_that_loses_on_validation_keeps_the_jko_weights(moons, monke
 def test_joint_round_that_diverges_warns_and_keeps_the_jko_weights(moons, monkeypatch):
     params = dict(SMALL, n_blocks=2, tol=0.0, max_iter=30)
     alone = JKOFlowDensity(joint_max_iter=0, **params).fit(moons[0])
-    minimize = jko.minimize
-
-    def nan_in_the_joint_round(module, objective, *args, **kwargs):
-        if isinstance(module, torch.nn.ModuleList):
-            return minimize(module, lambda *batch: [v * np.nan for v in objective(*batch)],
-                            *args, **kwargs)
-        return minimize(module, objective, *args, **kwargs)
-
-    monkeypatch.setattr(jko, "minimize", nan_in_the_joint_round)
+    change_the_joint_round_objective(monkeypatch, lambda loss: loss * np.nan)
     with pytest.warns(ConvergenceWarning, match="joint round .* diverged.* the JKO weights"):
         broken = JKOFlowDensity(joint_max_iter=40, **params).fit(moons[0])
     assert broken.history_[-1]["diverged"] and broken.history_[-1]["best_iter"] == 0
