@@ -45,9 +45,10 @@ AUTO_TOL_UNVALIDATED = 0.01
 #: trained blocks, which full-size first steps would knock about.
 JOINT_LEARNING_RATE_FRACTION = 0.2
 #: joint_max_iter='auto': the round may cost this many blocks' ``max_iter`` steps in
-#: all, spread over the blocks (a joint step costs a step of every block): 400 steps of
-#: the 4 blocks the toys grow, which pays more there than further blocks do.
-AUTO_JOINT_BUDGET = 1.6
+#: all, spread over the blocks (a joint step costs a step of every block): 800 steps of
+#: the 4 blocks the toys grow, which pays more there than further blocks do, and more
+#: than half of it on every toy (benchmarks/JOURNAL.md, thirteenth session).
+AUTO_JOINT_BUDGET = 3.2
 
 #: learning_rate_schedule's options: how the rate moves within each block.
 LEARNING_RATE_SCHEDULES = {"constant": None, "cosine": cosine_schedule}
@@ -562,7 +563,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         network has a closed form for it. Block-wise training fits each block
         to what the blocks before it left; this round lets them correct one
         another. A step costs about one step of every block, so 'auto' gives
-        it ``1.6 * max_iter / n_blocks_`` steps: the cost of 1.6 blocks'
+        it ``3.2 * max_iter / n_blocks_`` steps: the cost of 3.2 blocks'
         budgets in all. The round runs only with validation rows: it
         keeps its last iterate when that beats the JKO weights on validation
         NLL, and the JKO weights otherwise.
