@@ -46,8 +46,8 @@ AUTO_TOL_UNVALIDATED = 0.01
 JOINT_LEARNING_RATE_FRACTION = 0.2
 #: joint_max_iter='auto': the round may cost this many blocks' ``max_iter`` steps in
 #: all, spread over the blocks (a joint step costs a step of every block): 800 steps of
-#: the 4 blocks the toys grow, which pays more there than further blocks do, and more
-#: than half of it on every toy (benchmarks/JOURNAL.md, thirteenth session).
+#: the 4 blocks the toys grow, which pays more there than further blocks do; its second
+#: 400 steps still gained on every toy (benchmarks/JOURNAL.md, thirteenth session).
 AUTO_JOINT_BUDGET = 3.2
 
 #: learning_rate_schedule's options: how the rate moves within each block.
