@@ -305,13 +305,15 @@ def train_block(block: ODEBlock, x: torch.Tensor, h: float, fit: TrainingSetting
 
 def minimize(module: torch.nn.Module, objective: Callable, x: torch.Tensor,
              fit: TrainingSettings, validation_nll: Callable = None, progress=None,
-             weight: torch.Tensor = None):
+             weight: torch.Tensor = None, stop: Callable = None):
     """AdamW on ``objective(batch, batch_weight)`` over minibatches of ``x``: the loop of
     :func:`train_block`, for any module (one block, or every block of a flow).
 
     ``objective`` returns the scalar tensors ``(loss, kl_loss, w2_loss)``;
-    ``validation_nll()``, when given, the module's validation NLL as a float.
-    Returns the dict :func:`train_block` documents.
+    ``validation_nll()``, when given, the module's validation NLL as a float;
+    ``stop(iteration)``, when given, is asked after every step and True ends
+    the loop there (``result["stopped"]``). Returns the dict :func:`train_block`
+    documents.
     """
     # Decoupled weight decay pulls the weights, and so the velocity, towards
     # zero: a block that learns nothing stays the identity. 0 is plain Adam.
@@ -320,7 +322,7 @@ def minimize(module: torch.nn.Module, objective: Callable, x: torch.Tensor,
     scheduler = None if fit.schedule is None else fit.schedule(optimizer, fit.max_iter)
     batches = minibatch_indices(x.shape[0], fit.batch_size, x.device)
     result = dict(n_iter=0, best_iter=0, loss=math.nan, kl_loss=math.nan, w2_loss=math.nan,
-                  val_nll=math.nan, diverged=False, unconverged=False)
+                  val_nll=math.nan, diverged=False, unconverged=False, stopped=False)
     losses = None  # the last finite (loss, kl_loss, w2_loss), read back once at the end
     best, patience = None, Patience(fit.n_iter_no_change)
     if validation_nll is not None:  # the starting weights are a candidate too
@@ -356,6 +358,9 @@ def minimize(module: torch.nn.Module, objective: Callable, x: torch.Tensor,
                 progress.set_postfix(loss=f"{losses[0].item():.4f}",
                                      w2=f"{losses[2].item():.4f}",
                                      val=f"{result['val_nll']:.4f}", refresh=False)
+        if stop is not None and stop(iteration):
+            result["stopped"] = True
+            break
         if validation_nll is None or (iteration % fit.validation_interval
                                       and iteration != fit.max_iter):
             continue
@@ -600,11 +605,14 @@ class JKOTrainer:
         flow trained end to end), started from the blocks' JKO weights, with
         the blocks' noise and batch, their schedule over ``max_iter`` steps
         after a warm-up (:func:`with_warmup`), and a smaller ``learning_rate``.
-        It runs all ``max_iter`` steps and needs validation rows: its last
-        iterate, which the schedule's decay leaves settled, is kept when its
-        validation NLL beats the JKO weights', else the JKO weights stay. Two
-        candidates, not the best of every check: on a few hundred rows the
-        best of twenty checks is often a lucky one that loses on new rows.
+        It needs validation rows: its last iterate, which the schedule's decay
+        leaves settled, is kept when its validation NLL beats the JKO weights',
+        else the JKO weights stay. Two candidates, not the best of every check:
+        on a few hundred rows the best of twenty checks is often a lucky one
+        that loses on new rows. One check at half the budget ends a round that
+        is losing then, keeping the JKO weights: on the sets where the round
+        overfits its validation NLL climbs from the start and never returns,
+        where it pays it is ahead by then (benchmarks/JOURNAL.md).
 
         Parameters
         ----------
@@ -632,14 +640,22 @@ class JKOTrainer:
         validation = self._validation()
         jko_weights, jko_val_nll = WeightSnapshot(flow.blocks), validation.nll(
             flow.through_blocks)
+
+        def beats_jko_weights(val_nll):
+            return Patience(1, best=jko_val_nll).improves(val_nll)
+
+        def losing_at_halfway(iteration):
+            return (iteration == max_iter // 2
+                    and not beats_jko_weights(validation.nll(flow.through_blocks)))
+
         flow.blocks.train()
         with tqdm(total=max_iter, desc=f"{round_name}: all {len(flow)} blocks",
                   disable=not self.verbose, leave=self.verbose > 1, mininterval=0.5) as bar:
             result = minimize(flow.blocks, objective, self.x, fit, progress=bar,
-                              weight=self.weight)
+                              weight=self.weight, stop=losing_at_halfway)
         flow.blocks.eval()
         result["val_nll"] = validation.nll(flow.through_blocks)
-        if not Patience(1, best=jko_val_nll).improves(result["val_nll"]):
+        if not beats_jko_weights(result["val_nll"]):
             jko_weights.restore()
             result.update(best_iter=0, val_nll=jko_val_nll)
         if result["diverged"]:
@@ -656,7 +672,9 @@ class JKOTrainer:
         if self.verbose:
             print(f"[skjko] {round_name}, all {len(flow)} blocks: iters={record.n_iter} "
                   f"best={record.best_iter} loss={record.loss:.4f} val_nll={record.val_nll:.4f} "
-                  f"({record.seconds:.1f} s)", flush=True)
+                  f"({record.seconds:.1f} s)"
+                  + (", ended at half its steps, behind the JKO weights" if result["stopped"]
+                     else ""), flush=True)
         self._record(asdict(record))
 
     def _next_round(self, kind):
