@@ -12,7 +12,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from _helpers import grid_mass
+from benchmarks.common import grid_mass
 
 from skjko import JKOFlowDensity
 

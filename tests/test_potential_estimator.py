@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from _helpers import grid_mass
+from benchmarks.common import grid_mass
 
 from skjko import JKOFlowDensity, PotentialVelocity
 

@@ -8,6 +8,9 @@ zuko's flows get the wall time of skjko's fit (at least ``min_peer_seconds``)
 with early stopping on a validation split; skjko's own end-to-end CNF
 (``peers.train_cnf``) gets the same. Every contender that samples
 also gets the MMD² of its samples to the test rows (``sample_quality.py``).
+On 2-D data skjko's row also gets its density's mass on a grid
+(:func:`density_mass`): its log-determinant is an RK4-integrated divergence,
+which can overstate the map's volume change, and the NLL alone cannot show it.
 On the toys a "truth" row gives the test NLL of the density the rows
 were drawn from (``toys.toy_log_density``): where the models' NLLs would sit
 with nothing left to learn, not a contender.
@@ -19,7 +22,7 @@ import numpy as np
 
 from skjko import JKOFlowDensity
 
-from ..common import load_dataset, load_digits_density, timed
+from ..common import grid_mass, load_dataset, load_digits_density, timed
 from ..toys import TOYS, toy_log_density
 from . import peers
 from .sample_quality import sample_mmd
@@ -49,6 +52,14 @@ def fit_skjko(X, params, seed):
     return model, dict(n_blocks=model.n_blocks_, n_iter=model.n_iter_, stop=model.stop_reason_)
 
 
+def density_mass(model, X):
+    """On 2-D data, the mass of ``model``'s density on a fine grid around ``X``: about 1
+    (a little less) when its NLL is an honest one; None elsewhere."""
+    if X.shape[1] != 2:
+        return None
+    return float(grid_mass(model, X, n_grid=401, margin=1.0))
+
+
 def _row(name, method, model, info, seconds, X_test):
     nll = float(-np.mean(model.score_samples(X_test)))
     mmd = sample_mmd(model, X_test)
@@ -64,6 +75,7 @@ def run_dataset(name, data_dir, settings, seed=0):
     rows = []
     jko, info, jko_seconds = timed(lambda: fit_skjko(X_train, settings["jko"], seed))
     rows.append(_row(name, "skjko", jko, info, jko_seconds, X_test))
+    rows[-1]["mass"] = density_mass(jko, X_train)
 
     gmm, info, seconds = timed(lambda: peers.fit_gmm(X_train, settings["gmm_grid"], seed))
     rows.append(_row(name, "GMM", gmm, info, seconds, X_test))

@@ -315,7 +315,8 @@ def standing_table(out_dir, suite="full"):
 
     One row per data set from :func:`newest_density_rows`: skjko, the best peer,
     the toys' true density (the NLL with nothing left to learn), the other
-    peers, the blocks kept and skjko's fit seconds, and the run it comes from
+    peers, the blocks kept, skjko's density's mass on 2-D data (–: not
+    measured) and skjko's fit seconds, and the run it comes from
     (its file, when it finished, the code and the CPU).
     Empty when no density run is saved.
     """
@@ -323,7 +324,7 @@ def standing_table(out_dir, suite="full"):
     if not newest:
         return ""
     lines = ["| data set | skjko | best peer | true density | other peers | blocks | "
-             "skjko fit s | run |", "|---|---|---|---|---|---|---|---|"]
+             "skjko mass | skjko fit s | run |", "|---|---|---|---|---|---|---|---|---|"]
     for name, (finished, tag, code, cpu, rows) in newest.items():
         by_method = {r["method"]: r for r in rows}
         if "skjko" not in by_method:
@@ -337,7 +338,9 @@ def standing_table(out_dir, suite="full"):
             f"| {name} | {mark}{jko['nll']:.3f}{mark} | {best['method']} {best['nll']:.3f} | "
             + ("–" if truth is None else f"{truth['nll']:.3f}") + " | "
             + ", ".join(f"{r['method']} {r['nll']:.3f}" for r in others)
-            + f" | {jko['info'].get('n_blocks', '–')} | {jko['fit_seconds']:.0f} | "
+            + f" | {jko['info'].get('n_blocks', '–')} | "
+            + ("–" if jko.get("mass") is None else f"{jko['mass']:.4f}")
+            + f" | {jko['fit_seconds']:.0f} | "
             f"`{tag}`, {finished or 'no date'}" + ("" if code == "unknown" else f", {code}")
             + f", {cpu.replace('(R)', '').replace(' Processor', '')} |")
     return "\n".join(lines)
