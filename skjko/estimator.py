@@ -566,7 +566,8 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         it ``3.2 * max_iter / n_blocks_`` steps: the cost of 3.2 blocks'
         budgets in all. The round runs only with validation rows: it
         keeps its last iterate when that beats the JKO weights on validation
-        NLL, and the JKO weights otherwise.
+        NLL, and the JKO weights otherwise; a round still behind them at half
+        its steps ends there (where it overfits, it does not recover).
     whiten : bool, default=False
         After per-feature standardization, decorrelate the features with ZCA
         whitening by a Ledoit–Wolf shrunk covariance, so the flow starts from
