@@ -12,7 +12,8 @@ PARTS = ("density", "conditional", "anomaly", "speed", "training", "memory", "sc
          "threads")
 #: Studies: parts that answer one question (which defaults, which velocity, ...), run only
 #: when ``--parts`` names them.
-STUDIES = ("defaults", "small_data", "parallel", "divergence", "velocity", "procedure")
+STUDIES = ("defaults", "small_data", "parallel", "divergence", "velocity", "procedure",
+           "device")
 ALL_PARTS = PARTS + STUDIES
 
 # skjko settings used wherever a part does not run the defaults. ``tol=0`` and
@@ -86,6 +87,10 @@ SUITES = {
                      jko=dict(_FIXED_WORK, hidden_sizes=(16, 16), n_blocks=1, max_iter=5)),
         threads=dict(dims=(2,), busy=(0,), steps=5),
         training=dict(dims=(2,), networks=((16, 16),), n_rows=500, batch_size=100, steps=2),
+        device=dict(device="cuda", datasets=("checkerboard",), n_toy=500, score_chunks=(2000,),
+                    cpu_rows=200, jko=dict(_SMALL, hidden_sizes=(16, 16), max_iter=10),
+                    training=dict(dims=(2,), networks=((16, 16),), n_rows=500, batch_size=100,
+                                  steps=2)),
         defaults=dict(datasets=("checkerboard",), n_toy=500, dequantize=False,
                       gmm_grid=_TINY_GMM_GRID,
                       candidates=(dict(_SMALL, hidden_sizes=(16,), max_iter=10, n_blocks=1),)),
@@ -127,6 +132,11 @@ SUITES = {
         threads=dict(dims=(2, 43), busy=(0, 1, 2), steps=20),
         training=dict(dims=(2, 16, 43, 64), networks=((128, 128),), n_rows=5000,
                       batch_size=1000, steps=10),
+        device=dict(device="cuda", datasets=("checkerboard", "miniboone"), n_toy=5000,
+                    score_chunks=(10_000,), cpu_rows=1000,
+                    jko=dict(_SMALL, hidden_sizes=(64, 64), max_iter=150, n_blocks=2),
+                    training=dict(dims=(2, 43), networks=((128, 128),), n_rows=5000,
+                                  batch_size=1000, steps=10)),
         defaults=dict(datasets=("checkerboard", "pima"), n_toy=5000, dequantize=False,
                       gmm_grid=_GMM_GRID, candidates=({},)),
         small_data=dict(datasets=("pima",), sizes=(50, 100), n_toy=5000, jko={}),
@@ -170,6 +180,11 @@ SUITES = {
         threads=dict(dims=(2, 43), busy=(0, 1, 2), steps=40),
         training=dict(dims=(2, 16, 43, 64), networks=((128, 128), (64, 64), (256, 256)),
                       n_rows=5000, batch_size=1000, steps=20),
+        # The defaults on a GPU (the device tool's machine), MINIBOONE and the slowest toy.
+        device=dict(device="cuda", datasets=("miniboone", "rings"), n_toy=20000,
+                    score_chunks=(10_000, 100_000), cpu_rows=2000, jko={},
+                    training=dict(dims=(2, 16, 43, 64), networks=((128, 128),), n_rows=5000,
+                                  batch_size=1000, steps=20)),
         defaults=dict(datasets=("miniboone", "digits", "checkerboard", "2spirals", "cardio",
                                 "letter"), n_toy=5000, dequantize=False, gmm_grid=_GMM_GRID,
                       candidates=({},)),

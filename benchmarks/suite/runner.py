@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from ..common import code_version, machine_info, utc_now
-from . import (anomaly, conditional, defaults, density, divergence, memory, parallel,
+from . import (anomaly, conditional, defaults, density, device, divergence, memory, parallel,
                procedure, report, scaling, small_data, speed, threads, training, velocity)
 from .config import SUITES
 
@@ -15,7 +15,7 @@ from .config import SUITES
 MODULES = dict(density=density, conditional=conditional, anomaly=anomaly, speed=speed,
                training=training, memory=memory, scaling=scaling, threads=threads,
                defaults=defaults, small_data=small_data, parallel=parallel,
-               divergence=divergence, velocity=velocity, procedure=procedure)
+               divergence=divergence, velocity=velocity, procedure=procedure, device=device)
 
 
 def part_settings(suite, part, datasets=None, peers=None, overrides=None):

@@ -21,6 +21,9 @@ with, the matrix-multiply FLOPs of one iteration as torch.profiler counts them
 Run it on an otherwise idle machine:
 
     python -m benchmarks run --suite full --parts training --out benchmarks/results
+
+The ``device`` setting (default ``"cpu"``) runs it on a GPU instead; times
+there wait for the device (``torch.cuda.synchronize``) before they are read.
 """
 
 import time
@@ -39,31 +42,40 @@ EVALUATIONS_PER_SOLVE = 3 * 4
 VALIDATION_INTERVAL = JKOFlowDensity().validation_interval
 
 
-def _seconds(function, repeats):
+def synchronize(device):
+    """Wait for the work queued on ``device`` (a GPU runs asynchronously); no-op on the CPU."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _seconds(function, repeats, device=torch.device("cpu")):
     """Mean wall time of ``function()`` over ``repeats`` calls, after one warm-up call."""
     function()
+    synchronize(device)
     start = time.perf_counter()
     for _ in range(repeats):
         function()
+    synchronize(device)
     return (time.perf_counter() - start) / repeats
 
 
-def _mm_rate(batch_size, hidden, repeats):
+def _mm_rate(batch_size, hidden, repeats, device=torch.device("cpu")):
     """GFLOP/s of torch.mm at the network's hidden shape, (batch, width) @ (width, width)."""
-    a = torch.randn(batch_size, hidden[0])
-    b = torch.randn(hidden[0], hidden[-1])
-    seconds = _seconds(lambda: torch.mm(a, b), 20 * repeats)
+    a = torch.randn(batch_size, hidden[0], device=device)
+    b = torch.randn(hidden[0], hidden[-1], device=device)
+    seconds = _seconds(lambda: torch.mm(a, b), 20 * repeats, device)
     return 2 * batch_size * hidden[0] * hidden[-1] / seconds / 1e9
 
 
 def measure(d, hidden, settings, seed=0):
     """Milliseconds per part of one training iteration at dimension ``d``; one result row."""
     n, batch_size, steps = settings["n_rows"], settings["batch_size"], settings["steps"]
+    device = torch.device(settings.get("device", "cpu"))
     X = synthetic(n, d, seed)
     model = JKOFlowDensity(hidden_sizes=hidden, n_blocks=1, max_iter=1, early_stopping=False,
-                           device="cpu", random_state=seed).fit(X)
+                           device=device, random_state=seed).fit(X)
     block = model.flow_.blocks[0].float().train().requires_grad_(True)
-    rows = torch.as_tensor(input_rows(model, X), dtype=torch.float32)
+    rows = torch.as_tensor(input_rows(model, X), dtype=torch.float32, device=device)
     batch, h = rows[:batch_size], 1.0
     validation = ValidationData(rows[:max(n // 10, 2)], batch_size)
     optimizer = torch.optim.AdamW(block.parameters(), lr=1e-5)
@@ -91,25 +103,29 @@ def measure(d, hidden, settings, seed=0):
             for _ in range(EVALUATIONS_PER_SOLVE):
                 block.velocity(batch)
 
-    ms = dict(solve=_seconds(solve, steps), loss=_seconds(loss, steps))
-    ms["backward"] = _seconds(backward, steps) - ms["loss"]
+    def seconds(function, repeats=steps):
+        return _seconds(function, repeats, device)
+
+    ms = dict(solve=seconds(solve), loss=seconds(loss))
+    ms["backward"] = seconds(backward) - ms["loss"]
     backward()  # gradients for the optimizer's timing
-    ms["optimizer"] = _seconds(step, steps)
-    ms["snapshot"] = _seconds(snapshot.save, steps)
-    ms["validation"] = _seconds(lambda: validation.nll(block), max(steps // 5, 1)) / \
+    ms["optimizer"] = seconds(step)
+    ms["snapshot"] = seconds(snapshot.save)
+    ms["validation"] = seconds(lambda: validation.nll(block), max(steps // 5, 1)) / \
         VALIDATION_INTERVAL
-    ms = {part: 1000 * seconds for part, seconds in ms.items()}
+    ms = {part: 1000 * value for part, value in ms.items()}
     iteration = sum(ms[p] for p in ("loss", "backward", "optimizer", "snapshot", "validation"))
-    forward_ms = 1000 * _seconds(forward_passes, steps)
+    forward_ms = 1000 * seconds(forward_passes)
     with profile(activities=[ProfilerActivity.CPU], with_flops=True) as profiler:
         backward()
     flops = sum(event.flops for event in profiler.key_averages() if event.flops)
-    row = dict(d=d, hidden=list(hidden), batch_size=batch_size, threads=torch.get_num_threads(),
+    row = dict(d=d, hidden=list(hidden), batch_size=batch_size, device=str(device),
+               threads=torch.get_num_threads(),
                iteration_ms=iteration, **{f"{p}_ms": v for p, v in ms.items()},
                forward_passes_ms=forward_ms, iteration_over_forward=iteration / forward_ms,
                gflop_per_iteration=flops / 1e9,
                gflops=flops / 1e9 / ((ms["loss"] + ms["backward"]) / 1000),
-               mm_gflops=_mm_rate(batch_size, hidden, steps))
+               mm_gflops=_mm_rate(batch_size, hidden, steps, device))
     print(f"  training d={d} hidden={hidden}: " + ", ".join(
         f"{k} {v:.3g}" for k, v in row.items() if isinstance(v, float)), flush=True)
     return row
@@ -126,11 +142,12 @@ def table(rows):
              "Hutchinson probe), against 12 plain forward passes of the network on the batch; "
              "GFLOP/s are the profiler's matrix-multiply FLOPs over loss + backward, beside "
              "torch.mm at the network's shape:", "",
-             "| d | network | batch | threads | iteration | solve only | loss | backward | "
+             "| d | network | batch | device | threads | iteration | solve only | loss | backward | "
              "optimizer | snapshot | validation | 12 forward passes | iteration / 12 passes | "
              "GFLOP per iteration | GFLOP/s | torch.mm GFLOP/s |",
-             "|" + "---|" * 16]
-    lines += [f"| {r['d']} | {tuple(r['hidden'])} | {r['batch_size']} | {r['threads']} | "
+             "|" + "---|" * 17]
+    lines += [f"| {r['d']} | {tuple(r['hidden'])} | {r['batch_size']} | "
+              f"{r.get('device', 'cpu')} | {r['threads']} | "
               f"{r['iteration_ms']:.1f} | {r['solve_ms']:.1f} | {r['loss_ms']:.1f} | "
               f"{r['backward_ms']:.1f} | {r['optimizer_ms']:.2f} | {r['snapshot_ms']:.2f} | "
               f"{r['validation_ms']:.2f} | {r['forward_passes_ms']:.1f} | "
