@@ -489,7 +489,9 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         with a ``ConvergenceWarning``.
     batch_size : int, default=1000
         Rows per optimizer step, and per chunk when scoring, transforming or
-        sampling (which bounds memory).
+        sampling (which bounds memory). Set after fitting, it changes only
+        those chunks (the scores do not depend on them): on a GPU, chunks far
+        larger than a training batch score many times faster.
     learning_rate : float, default=5e-3
         Adam learning rate at the start of each block.
     learning_rate_schedule : {'cosine', 'constant'}, default='cosine'
