@@ -7,6 +7,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from sklearn import get_config
 from sklearn.base import (BaseEstimator, ClassNamePrefixFeaturesOutMixin, DensityMixin,
                           TransformerMixin, _fit_context)
 from sklearn.utils import check_random_state
@@ -57,6 +58,11 @@ LEARNING_RATE_SCHEDULES = {"constant": None, "cosine": cosine_schedule}
 #: the fixed-point iterations: at 1e-4 one check after the first guess usually suffices
 #: (benchmarks/JOURNAL.md, "`sample` at 1e-4").
 SAMPLE_TOLERANCE = 1e-4
+
+#: Float64 copies of one row's activations that scoring, transforming or sampling keep alive
+#: at once on a GPU (about 6–10 measured on the CPU's peak memory at d = 2–64; twice that
+#: for safety): sizes the chunks there from scikit-learn's ``working_memory``.
+ACTIVATION_COPIES_PER_ROW = 16
 
 
 def _exact_trace(batch):
@@ -367,16 +373,35 @@ class _JKOFlowBase(BaseEstimator):
         whitening = self.flow_.input_map.whitening
         return None if whitening is None else whitening.cpu().numpy()
 
+    def _chunk_rows(self, n_rows, n_columns):
+        """Rows per chunk when scoring, transforming or sampling ``n_rows`` rows.
+
+        On the CPU ``batch_size``: chunks that stay in cache score fastest
+        there. On a GPU a chunk's cost is mostly its kernel launches, so it
+        takes as many rows as scikit-learn's ``working_memory`` holds
+        (``sklearn.set_config``), and at least ``batch_size``
+        (benchmarks/JOURNAL.md, "The defaults on a GPU").
+        """
+        if self.device_.type == "cpu":
+            return self.batch_size
+        widths = sum(layer.out_features for layer in self.flow_.blocks[0].modules()
+                     if isinstance(layer, torch.nn.Linear))
+        # float64 activations of every layer, a few times over (RK4 stages, the trace),
+        # and a d × d Jacobian for the inverse's Newton steps.
+        row_bytes = 8 * (ACTIVATION_COPIES_PER_ROW * (n_columns + widths) + n_columns ** 2)
+        fitting = int(get_config()["working_memory"] * 2**20) // row_bytes
+        return max(self.batch_size, min(fitting, n_rows))
+
     def _in_chunks(self, function, rows):
         """Apply a torch function to ``rows`` chunk by chunk; float64 ndarray out.
 
-        Besides the input and the output, memory grows with ``batch_size``,
-        not with the number of rows.
+        Besides the input and the output, memory grows with the chunk size
+        (:meth:`_chunk_rows`), not with the number of rows.
         """
-        outputs = []
+        outputs, size = [], self._chunk_rows(*rows.shape)
         with torch.no_grad():
-            for start in range(0, rows.shape[0], self.batch_size):
-                chunk = torch.tensor(rows[start:start + self.batch_size], dtype=torch.float64,
+            for start in range(0, rows.shape[0], size):
+                chunk = torch.tensor(rows[start:start + size], dtype=torch.float64,
                                      device=self.device_)
                 outputs.append(function(chunk).cpu().numpy())
         return np.concatenate(outputs)
@@ -489,9 +514,10 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         with a ``ConvergenceWarning``.
     batch_size : int, default=1000
         Rows per optimizer step, and per chunk when scoring, transforming or
-        sampling (which bounds memory). Set after fitting, it changes only
-        those chunks (the scores do not depend on them): on a GPU, chunks far
-        larger than a training batch score many times faster.
+        sampling on the CPU (which bounds memory). On a GPU those chunks are
+        at least this large, and as large as scikit-learn's ``working_memory``
+        allows (``sklearn.set_config``): there larger chunks run many times
+        faster. The scores do not depend on the chunks.
     learning_rate : float, default=5e-3
         Adam learning rate at the start of each block.
     learning_rate_schedule : {'cosine', 'constant'}, default='cosine'

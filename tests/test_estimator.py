@@ -5,6 +5,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+import sklearn
 import torch
 from sklearn.base import clone
 from sklearn.mixture import GaussianMixture
@@ -128,6 +129,26 @@ def test_scores_do_not_depend_on_the_batch(data):
     np.testing.assert_allclose(model.score_samples(data[1]), whole, rtol=1e-12)
     np.testing.assert_allclose([model.score_samples(row[None])[0] for row in data[1][:20]],
                                whole[:20], rtol=1e-12)
+
+
+def test_cpu_chunks_are_the_batch_size(fitted):
+    with sklearn.config_context(working_memory=4096):
+        assert fitted._chunk_rows(10**6, 2) == fitted.batch_size
+
+
+def test_gpu_chunks_follow_working_memory(fitted):
+    """On a GPU a chunk fills scikit-learn's working_memory, never below batch_size."""
+    on_gpu = copy.deepcopy(fitted)
+    on_gpu.device_ = torch.device("cuda")  # only the chunk rule reads it here
+    with sklearn.config_context(working_memory=1024):
+        large = on_gpu._chunk_rows(10**6, 2)
+        assert on_gpu._chunk_rows(10**6, 60) < large
+        assert on_gpu._chunk_rows(5000, 2) == 5000
+    with sklearn.config_context(working_memory=256):
+        assert on_gpu._chunk_rows(10**6, 2) == pytest.approx(large / 4, abs=1)
+    with sklearn.config_context(working_memory=1):
+        assert on_gpu._chunk_rows(10**6, 2) == fitted.batch_size
+    assert large > 10 * fitted.batch_size
 
 
 def test_standardization_log_det(data):
