@@ -13,17 +13,12 @@ import torch
 
 from skjko import JKOFlowDensity, JKOFlowOutlierDetector
 
-from test_estimator import FAST, two_blob_mixture
+from test_estimator import FAST, data  # noqa: F401  (data: the same rows as there)
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
                                 reason="needs a CUDA device (run on the device tool's machine)")
 
 ON_GPU = dict(FAST, device="cuda")
-
-
-@pytest.fixture(scope="module")
-def data():
-    return two_blob_mixture(600, 0), two_blob_mixture(600, 1)
 
 
 @pytest.fixture(scope="module")
