@@ -2,7 +2,7 @@
 
 For each data set, ``JKOFlowDensity`` with its defaults (plus ``random_state=0``
 and ``device``) is fitted on the training rows, then timed on the test rows:
-``score_samples`` in chunks of the default ``batch_size`` and of each
+``score_samples`` in the estimator's own chunks and in chunks of each
 ``score_chunks`` size, ``transform``, ``inverse_transform`` of those codes and
 ``sample`` of as many rows. Beside the times, the checks that moving the work
 to a GPU costs no exactness: the round trip's largest error, and the largest
@@ -14,13 +14,14 @@ Run it where a GPU is (the results are only about that machine):
 
     python -m benchmarks run --suite full --parts device --data-dir DIR --out DIR
 
-``--set device='"cpu"'`` runs the same on the CPU.
+``--set device=cpu`` runs the same on the CPU.
 """
 
 import copy
 import time
 
 import numpy as np
+import sklearn
 import torch
 
 from skjko import JKOFlowDensity
@@ -39,13 +40,18 @@ def _timed(function, device):
 
 
 def _scoring_rates(model, X, chunk_sizes, device):
-    """Rows per second of ``score_samples(X)`` with each chunk size (None: the fitted one)."""
+    """Rows per second of ``score_samples(X)`` in chunks of each of ``chunk_sizes`` rows.
+
+    A chunk is at least ``batch_size`` rows, and on a GPU as many as
+    ``working_memory`` holds: with ``working_memory`` at its least, the chunk is
+    ``batch_size``, whatever the device.
+    """
     rates, fitted = {}, model.batch_size
     try:
-        for chunk in chunk_sizes:
-            model.batch_size = chunk or fitted
-            rates[str(chunk or "default")] = len(X) / _timed(lambda: model.score_samples(X),
-                                                             device)[1]
+        with sklearn.config_context(working_memory=1):
+            for chunk in chunk_sizes:
+                model.batch_size = chunk
+                rates[str(chunk)] = len(X) / _timed(lambda: model.score_samples(X), device)[1]
     finally:
         model.batch_size = fitted
     return rates
