@@ -183,7 +183,9 @@ class _JKOFlowBase(BaseEstimator):
         U = flow.input_map(torch.as_tensor(X, dtype=torch.float64))[0].numpy()
         X_train, X_val, w_train, w_val = self._validation_split(U, weight, seed)
         n_effective = X_train.shape[0] if w_train is None else w_train.sum()**2 / (w_train**2).sum()
-        noise_std = self._noise_std(X_train, n_effective, validated=X_val is not None)
+        # The noise moves the targets alone (jko.jittered), so σ counts only their columns.
+        noise_std = self._noise_std(X_train[:, :X.shape[1] - n_context], n_effective,
+                                    validated=X_val is not None)
         tol = self._tol(validated=X_val is not None)
         n_steps = self._n_steps()
         as_tensor = lambda a: None if a is None else torch.tensor(  # noqa: E731

@@ -274,8 +274,8 @@ def train_block(block: ODEBlock, x: torch.Tensor, h: float, fit: TrainingSetting
                 n_context: int = 0):
     """AdamW on the JKO objective of ``block``; the weights are updated in place.
 
-    Each minibatch is jittered by N(0, ``fit.noise_std``² I) when that is positive.
-    ``weight`` (n,), when given, weights the rows of ``x`` in the loss. The last
+    Each minibatch's moving columns are jittered by N(0, ``fit.noise_std``² I)
+    when that is positive. ``weight`` (n,), when given, weights the rows of ``x`` in the loss. The last
     ``n_context`` columns of ``x`` are a context the block does not move (see
     :func:`jko_loss`).
 
@@ -300,20 +300,35 @@ def train_block(block: ODEBlock, x: torch.Tensor, h: float, fit: TrainingSetting
 
     return minimize(block, objective, x, fit,
                     None if validation is None else partial(validation.nll, block),
-                    progress, weight)
+                    progress, weight, n_context=n_context)
+
+
+def jittered(batch: torch.Tensor, noise_std: float, n_context: int = 0) -> torch.Tensor:
+    """``batch`` plus N(0, ``noise_std``²) noise on the columns a flow moves.
+
+    The last ``n_context`` columns, a conditional flow's context, stay as they
+    are: jittering them too blurs what the density is conditioned on, which
+    cost the conditional MINIBOONE and diabetes fits (benchmarks/JOURNAL.md).
+    """
+    moving = targets(batch, n_context)
+    noise = noise_std * torch.randn_like(moving)
+    if n_context:
+        noise = torch.cat([noise, noise.new_zeros(batch.shape[0], n_context)], dim=1)
+    return batch + noise
 
 
 def minimize(module: torch.nn.Module, objective: Callable, x: torch.Tensor,
              fit: TrainingSettings, validation_nll: Callable = None, progress=None,
-             weight: torch.Tensor = None, stop: Callable = None):
+             weight: torch.Tensor = None, stop: Callable = None, n_context: int = 0):
     """AdamW on ``objective(batch, batch_weight)`` over minibatches of ``x``: the loop of
     :func:`train_block`, for any module (one block, or every block of a flow).
 
     ``objective`` returns the scalar tensors ``(loss, kl_loss, w2_loss)``;
     ``validation_nll()``, when given, the module's validation NLL as a float;
     ``stop(iteration)``, when given, is asked after every step and True ends
-    the loop there (``result["stopped"]``). Returns the dict :func:`train_block`
-    documents.
+    the loop there (``result["stopped"]``); the last ``n_context`` columns of
+    ``x`` are a context the noise leaves alone (:func:`jittered`). Returns the
+    dict :func:`train_block` documents.
     """
     # Decoupled weight decay pulls the weights, and so the velocity, towards
     # zero: a block that learns nothing stays the identity. 0 is plain Adam.
@@ -337,7 +352,7 @@ def minimize(module: torch.nn.Module, objective: Callable, x: torch.Tensor,
         if fit.noise_std > 0:
             # Noise regularization: the block fits the rows smoothed by N(0, σ²I),
             # which keeps it from memorising a small training set.
-            batch = batch + fit.noise_std * torch.randn_like(batch)
+            batch = jittered(batch, fit.noise_std, n_context)
         loss, kl_loss, w2_loss = objective(batch, batch_weight)
         if not torch.isfinite(loss):
             last_good.restore()
@@ -652,7 +667,7 @@ class JKOTrainer:
         with tqdm(total=max_iter, desc=f"{round_name}: all {len(flow)} blocks",
                   disable=not self.verbose, leave=self.verbose > 1, mininterval=0.5) as bar:
             result = minimize(flow.blocks, objective, self.x, fit, progress=bar,
-                              weight=self.weight, stop=losing_at_halfway)
+                              weight=self.weight, stop=losing_at_halfway, n_context=n_context)
         flow.blocks.eval()
         result["val_nll"] = validation.nll(flow.through_blocks)
         if not beats_jko_weights(result["val_nll"]):

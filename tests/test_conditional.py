@@ -170,6 +170,20 @@ def test_with_one_context_column_of_noise_it_is_the_unconditional_density():
     assert abs(conditional.score(X_test, Y_test) - plain.score(Y_test)) < 0.06
 
 
+def test_auto_noise_counts_the_targets_only():
+    """The noise moves y alone, so its 'auto' σ is the one y's dimension gives, however
+    many context columns there are."""
+    rng = np.random.default_rng(0)
+    Y, X = rng.normal(size=(600, 1)), rng.normal(size=(600, 30))
+    settings = {**FAST, "noise_std": "auto", "max_iter": 2, "n_blocks": 1, "joint_max_iter": 0}
+    conditional = JKOFlowConditionalDensity(**settings).fit(X, Y)
+    plain = JKOFlowDensity(**settings).fit(Y)
+    assert conditional.noise_std_ == pytest.approx(plain.noise_std_, rel=1e-12)
+    # (y, x) counted together would give a σ three times as large (n^(-1/(d+4)), d = 31)
+    assert conditional.noise_std_ < JKOFlowDensity(**settings).fit(
+        np.hstack([Y, X])).noise_std_ / 2
+
+
 def test_whitened_sample_weight_warm_start_and_pickle():
     X, y, _ = heteroscedastic(300, seed=0)
     settings = {**FAST, "max_iter": 10, "n_blocks": 1}

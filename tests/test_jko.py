@@ -85,6 +85,18 @@ def test_noise_regularization_keeps_a_block_from_memorising_few_rows():
     assert held_out_nll[0.3] < held_out_nll[0.0] - 0.5
 
 
+def test_noise_moves_the_targets_and_leaves_the_context():
+    torch.manual_seed(0)
+    batch = torch.randn(500, 5)
+    noisy = jko.jittered(batch, 0.3, n_context=2)
+    assert torch.equal(noisy[:, 3:], batch[:, 3:])
+    assert (noisy[:, :3] - batch[:, :3]).std().item() == pytest.approx(0.3, rel=0.1)
+    torch.manual_seed(0)
+    without_context = jko.jittered(batch, 0.3)
+    torch.manual_seed(0)
+    assert torch.equal(without_context, batch + 0.3 * torch.randn_like(batch))
+
+
 def test_rounds_on_a_flow_without_blocks_do_nothing():
     """When the first block is dropped (non-finite), the later rounds have nothing to retrain."""
     trainer = JKOTrainer(BlockFlow(), [], two_moons_like(), None,
