@@ -386,8 +386,8 @@ class _JKOFlowBase(BaseEstimator):
         """
         if self.device_.type == "cpu":
             return self.batch_size
-        widths = sum(layer.out_features for layer in self.flow_.blocks[0].modules()
-                     if isinstance(layer, torch.nn.Linear))
+        widths = sum(layer.out_features for layer in self.flow_.blocks[:1].modules()
+                     if isinstance(layer, torch.nn.Linear))  # one block (none: no layers)
         # float64 activations of every layer, a few times over (RK4 stages, the trace),
         # and a d × d Jacobian for the inverse's Newton steps.
         row_bytes = 8 * (ACTIVATION_COPIES_PER_ROW * (n_columns + widths) + n_columns ** 2)

@@ -275,9 +275,9 @@ def train_block(block: ODEBlock, x: torch.Tensor, h: float, fit: TrainingSetting
     """AdamW on the JKO objective of ``block``; the weights are updated in place.
 
     Each minibatch's moving columns are jittered by N(0, ``fit.noise_std``² I)
-    when that is positive. ``weight`` (n,), when given, weights the rows of ``x`` in the loss. The last
-    ``n_context`` columns of ``x`` are a context the block does not move (see
-    :func:`jko_loss`).
+    when that is positive. ``weight`` (n,), when given, weights the rows of
+    ``x`` in the loss. The last ``n_context`` columns of ``x`` are a context
+    the block does not move (see :func:`jko_loss`).
 
     With ``validation``, the exact validation NLL is checked every
     ``fit.validation_interval`` steps; the block ends at the best iterate and
