@@ -19,7 +19,7 @@ from sklearn.utils.validation import (_check_sample_weight, check_array, check_i
 from ._device import resolve_device
 from ._threads import resolve_n_threads, torch_threads
 from .divergence import ExactTrace, HutchinsonTrace
-from .flow import BlockFlow
+from .flow import BlockFlow, targets
 from .input_map import InputMap
 from .jko import JKOTrainer, TrainingSettings, cosine_schedule
 from .potential import PotentialVelocity
@@ -184,7 +184,7 @@ class _JKOFlowBase(BaseEstimator):
         X_train, X_val, w_train, w_val = self._validation_split(U, weight, seed)
         n_effective = X_train.shape[0] if w_train is None else w_train.sum()**2 / (w_train**2).sum()
         # The noise moves the targets alone (jko.jittered), so σ counts only their columns.
-        noise_std = self._noise_std(X_train[:, :X.shape[1] - n_context], n_effective,
+        noise_std = self._noise_std(targets(X_train, n_context), n_effective,
                                     validated=X_val is not None)
         tol = self._tol(validated=X_val is not None)
         n_steps = self._n_steps()

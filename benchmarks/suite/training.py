@@ -142,8 +142,8 @@ def table(rows):
              "Hutchinson probe), against 12 plain forward passes of the network on the batch; "
              "GFLOP/s are the profiler's matrix-multiply FLOPs over loss + backward, beside "
              "torch.mm at the network's shape:", "",
-             "| d | network | batch | device | threads | iteration | solve only | loss | backward | "
-             "optimizer | snapshot | validation | 12 forward passes | iteration / 12 passes | "
+             "| d | network | batch | device | threads | iteration | solve only | loss | "
+             "backward | optimizer | snapshot | validation | 12 forward passes | iteration / 12 passes | "
              "GFLOP per iteration | GFLOP/s | torch.mm GFLOP/s |",
              "|" + "---|" * 17]
     lines += [f"| {r['d']} | {tuple(r['hidden'])} | {r['batch_size']} | "
