@@ -26,8 +26,8 @@ class JKOFlowConditionalDensity(RegressorMixin, _JKOFlowBase):
     ----------
     h, h_growth, h_max, n_blocks, tol, alpha_hjb, hidden_sizes, n_steps, \
 max_iter, batch_size, learning_rate, learning_rate_schedule, \
-training_divergence, weight_decay, early_stopping, validation_fraction, \
-n_iter_no_change, validation_interval, n_blocks_no_change, n_reparam, eta, \
+training_divergence, divergence_stages, weight_decay, early_stopping, \
+validation_fraction, n_iter_no_change, validation_interval, n_blocks_no_change, n_reparam, eta, \
 n_refine, joint_max_iter, whiten, warm_start, device, n_threads, random_state, \
 verbose
         As for :class:`JKOFlowDensity`, with the rows (y, x) as its data.

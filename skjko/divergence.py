@@ -91,6 +91,54 @@ class HutchinsonTrace:
         return f"HutchinsonTrace(probe of shape {tuple(self.probe.shape)})"
 
 
+class SampledStageTrace:
+    """The divergence at one RK4 stage per step, drawn at random: ∫ div f unbiased.
+
+    RK4 integrates the divergence over a step as ``dt · Σ_s w_s div_s`` over its
+    stages. Here each step draws one stage s with probability ``w_s`` and returns
+    ``div_s / w_s`` there and 0 at the other stages, so the step adds
+    ``dt · div_s``: in expectation the RK4 sum that scoring computes, at one
+    divergence (and one backward pass through it) per step instead of one per
+    stage. The velocity is still evaluated at every stage.
+
+    Parameters
+    ----------
+    trace : callable
+        The divergence at the drawn stage: a :class:`HutchinsonTrace` or an
+        :class:`ExactTrace`.
+    stage_weights : sequence of float
+        The weights of one step's stages, in the order the solver evaluates them
+        (:data:`skjko.ode_block.RK4_STAGE_WEIGHTS`); they sum to 1.
+
+    Notes
+    -----
+    The object counts its calls: the solver must evaluate the dynamics
+    ``len(stage_weights)`` times per step, in stage order, as torchdiffeq's
+    fixed-grid "rk4" does, from the first stage of a solve on. Use a fresh one
+    per minibatch, as with a Hutchinson probe. The draws come from torch's
+    global generator, so a seeded fit repeats them.
+    """
+
+    def __init__(self, trace, stage_weights):
+        self.trace = trace
+        self.stage_weights = torch.as_tensor(stage_weights, dtype=torch.float64)
+        self._calls = 0
+        self._drawn = None
+
+    def __call__(self, velocity, x, t):
+        stage = self._calls % len(self.stage_weights)
+        self._calls += 1
+        if stage == 0:
+            self._drawn = int(torch.multinomial(self.stage_weights, 1))
+        if stage != self._drawn:
+            return velocity(x, t), x.new_zeros(x.shape[0])
+        fx, div = self.trace(velocity, x, t)
+        return fx, div / float(self.stage_weights[stage])
+
+    def __repr__(self):
+        return f"SampledStageTrace({self.trace!r}, stage_weights={self.stage_weights.tolist()})"
+
+
 def rademacher_like(x: torch.Tensor) -> torch.Tensor:
     """Random ±1 entries shaped like ``x``: the Hutchinson probe of lowest variance."""
     return torch.randint(0, 2, x.shape, device=x.device).to(x.dtype) * 2 - 1

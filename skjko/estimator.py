@@ -18,9 +18,10 @@ from sklearn.utils.validation import (_check_sample_weight, check_array, check_i
 
 from ._device import resolve_device
 from ._threads import resolve_n_threads, torch_threads
-from .divergence import ExactTrace, HutchinsonTrace
+from .divergence import ExactTrace, HutchinsonTrace, SampledStageTrace
 from .flow import BlockFlow, targets
 from .input_map import InputMap
+from .ode_block import RK4_STAGE_WEIGHTS
 from .jko import JKOTrainer, TrainingSettings, cosine_schedule
 from .potential import PotentialVelocity
 from .velocity import VelocityMLP
@@ -70,6 +71,11 @@ def _exact_trace(batch):
     return ExactTrace()
 
 
+def _at_sampled_stages(trace, batch):
+    """``trace(batch)`` at one RK4 stage per step (``divergence_stages='sampled'``)."""
+    return SampledStageTrace(trace(batch), RK4_STAGE_WEIGHTS)
+
+
 class _JKOFlowBase(BaseEstimator):
     """What every JKO-flow estimator shares: its parameters and the block-wise fit.
 
@@ -95,6 +101,7 @@ class _JKOFlowBase(BaseEstimator):
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "learning_rate_schedule": [StrOptions(set(LEARNING_RATE_SCHEDULES))],
         "training_divergence": [StrOptions({"hutchinson", "exact"})],
+        "divergence_stages": [StrOptions({"sampled", "all"})],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "noise_std": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "early_stopping": [StrOptions({"auto"}), "boolean"],
@@ -118,7 +125,7 @@ class _JKOFlowBase(BaseEstimator):
                  velocity="mlp", alpha_hjb=0.0, hidden_sizes=(128, 128), n_steps="auto",
                  max_iter=1000, batch_size=1000, learning_rate=5e-3,
                  learning_rate_schedule="cosine", training_divergence="hutchinson",
-                 weight_decay=0.0,
+                 divergence_stages="all", weight_decay=0.0,
                  noise_std="auto", early_stopping="auto", validation_fraction=0.1,
                  n_iter_no_change=5, validation_interval=25, n_blocks_no_change=1, n_reparam=0,
                  eta=0.5, n_refine=0, joint_max_iter="auto", whiten=False, warm_start=False,
@@ -138,6 +145,7 @@ class _JKOFlowBase(BaseEstimator):
         self.learning_rate = learning_rate
         self.learning_rate_schedule = learning_rate_schedule
         self.training_divergence = training_divergence
+        self.divergence_stages = divergence_stages
         self.weight_decay = weight_decay
         self.noise_std = noise_std
         self.early_stopping = early_stopping
@@ -334,8 +342,14 @@ class _JKOFlowBase(BaseEstimator):
         """The divergence of the training loss, as a function of the batch."""
         # The potential's closed-form trace of −∇²Φ costs less than a probe: it never probes.
         if self.training_divergence == "exact" or self.velocity == "potential":
-            return _exact_trace
-        return partial(HutchinsonTrace.rademacher, n_context=n_context)
+            return self._at_training_stages(_exact_trace)
+        return self._at_training_stages(partial(HutchinsonTrace.rademacher, n_context=n_context))
+
+    def _at_training_stages(self, trace):
+        """``trace`` at every RK4 stage, or at one drawn per step (``divergence_stages``)."""
+        if self.divergence_stages == "all":
+            return trace
+        return partial(_at_sampled_stages, trace)
 
     def _joint_max_iter(self, validated, n_blocks):
         """0 without validation rows, which the joint round needs, or blocks; 'auto': a
@@ -350,7 +364,7 @@ class _JKOFlowBase(BaseEstimator):
         """The joint round's divergence: the closed form where every block has one."""
         if all(getattr(block.velocity, "has_closed_form_divergence", False)
                for block in flow.blocks):
-            return _exact_trace
+            return self._at_training_stages(_exact_trace)
         return None  # the blocks' own training divergence
 
     def _make_velocity(self, n_features, hidden_sizes, n_context=0):
@@ -532,6 +546,14 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         network with at most two hidden layers, else one backward pass per
         feature). Scoring and validation always use the exact trace.
         ``velocity='potential'`` trains on its closed form either way.
+    divergence_stages : {'all', 'sampled'}, default='all'
+        Where in each RK4 step the training loss (blocks and joint round)
+        takes its divergence. 'all': at every stage, as the papers do.
+        'sampled': at one of the step's four stages, drawn at random with the
+        stage's RK4 weight and reweighted: an unbiased estimate of the same
+        sum whose training step costs markedly less, at the price of a
+        noisier gradient (it fitted some data sets better and others worse;
+        benchmarks/RESULTS.md). Scoring is exact either way.
     weight_decay : float, default=0.0
         Decoupled (AdamW) weight decay of the velocity network: pulls every
         block towards the identity. 0 is plain Adam.

@@ -11,6 +11,9 @@ from .divergence import ExactTrace
 
 INTEGRANDS = ("kinetic", "hjb")
 _ONE_THIRD, _TWO_THIRDS = 1 / 3, 2 / 3
+#: The weights of the four stages of an RK4 step (the 3/8 rule of torchdiffeq's "rk4" and
+#: of :func:`rk4_step`), in the order they are evaluated.
+RK4_STAGE_WEIGHTS = (1 / 8, 3 / 8, 3 / 8, 1 / 8)
 
 
 class _AugmentedDynamics(nn.Module):

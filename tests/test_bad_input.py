@@ -124,6 +124,7 @@ def test_scale_free_data_keeps_its_density_scale(X):
     ({"batch_size": 0}, "'batch_size' parameter"), ({"batch_size": 2.5}, "'batch_size' parameter"),
     ({"max_iter": 0}, "'max_iter' parameter"), ({"learning_rate": 0.0}, "'learning_rate' parameter"),
     ({"weight_decay": -0.1}, "'weight_decay' parameter"),
+    ({"divergence_stages": "some"}, "'divergence_stages' parameter"),
     ({"noise_std": -0.1}, "'noise_std' parameter"),
     ({"joint_max_iter": -1}, "'joint_max_iter' parameter"),
     ({"joint_max_iter": "long"}, "'joint_max_iter' parameter"),

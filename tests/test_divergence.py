@@ -89,3 +89,53 @@ def test_blocks_score_with_the_closed_form_and_train_with_the_probe(monkeypatch)
     noise = rademacher_like(x)
     _, probed = block(x, HutchinsonTrace(noise))
     assert not torch.allclose(probed, closed)  # the estimate, not the exact value
+
+
+def _sampled_stage_block():
+    from skjko import ODEBlock
+
+    torch.manual_seed(0)
+    return ODEBlock(VelocityMLP(3, (8, 8), beta=2.0).double(), n_steps=3), \
+        2 * torch.randn(6, 3, dtype=torch.float64)
+
+
+def test_sampled_stage_trace_is_unbiased_for_the_rk4_sum():
+    """Drawn stages, reweighted, average to the RK4 integral of the divergence scoring uses;
+    the map itself is the plain solve's, every stage's velocity evaluated."""
+    from skjko.divergence import ExactTrace, SampledStageTrace
+    from skjko.ode_block import RK4_STAGE_WEIGHTS
+
+    block, x = _sampled_stage_block()
+    y_exact, exact = block(x, ExactTrace())
+    n_solves = 800
+    estimates = []
+    for _ in range(n_solves):
+        y, int_div = block(x, SampledStageTrace(ExactTrace(), RK4_STAGE_WEIGHTS))
+        estimates.append(int_div)
+        assert torch.equal(y, y_exact)
+    estimates = torch.stack(estimates)
+    standard_error = estimates.std(dim=0) / n_solves**0.5
+    assert torch.all((estimates.mean(dim=0) - exact).abs() < 4 * standard_error)
+    assert torch.all(standard_error > 0)  # a real draw, not the full sum in disguise
+    # Without the reweighting the mean would be far off: the check can tell.
+    assert torch.all((exact - exact / 4).abs() > 4 * standard_error)
+
+
+def test_sampled_stage_trace_takes_one_divergence_per_step():
+    from skjko.divergence import ExactTrace, SampledStageTrace
+    from skjko.ode_block import RK4_STAGE_WEIGHTS
+
+    block, x = _sampled_stage_block()
+    calls = []
+
+    def counting_trace(velocity, x, t):
+        calls.append(float(t))
+        return ExactTrace()(velocity, x, t)
+
+    sampled = SampledStageTrace(counting_trace, RK4_STAGE_WEIGHTS)
+    block(x, sampled)
+    assert len(calls) == block.n_steps
+    assert sampled._calls == 4 * block.n_steps  # the solver's stages, in order
+    # Each drawn stage lies within its own step.
+    grid = block.time_grid(x).tolist()
+    assert all(grid[i] <= t <= grid[i + 1] for i, t in enumerate(calls))

@@ -294,3 +294,18 @@ def test_inverse_transform_checks_the_number_of_features(fitted):
 def test_sample_rejects_bad_n_samples(fitted):
     with pytest.raises(ValueError, match="n_samples"):
         fitted.sample(0)
+
+
+@pytest.mark.parametrize("stages, per_step", [("sampled", 1), ("all", 4)])
+def test_divergence_stages_sets_the_divergences_per_rk4_step(monkeypatch, stages, per_step):
+    """'sampled' probes one stage of each RK4 step in training, 'all' (the default) every
+    stage."""
+    from skjko import divergence
+
+    calls, probe = [], divergence.divergence_hutchinson
+    monkeypatch.setattr(divergence, "divergence_hutchinson",
+                        lambda *a, **k: calls.append(1) or probe(*a, **k))
+    X = np.random.default_rng(0).normal(size=(60, 2))
+    JKOFlowDensity(hidden_sizes=(8,), n_blocks=1, n_steps=2, max_iter=3, early_stopping=False,
+                   divergence_stages=stages, random_state=0).fit(X)
+    assert len(calls) == 3 * 2 * per_step

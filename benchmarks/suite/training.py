@@ -6,14 +6,16 @@ built on synthetic rows (``speed.synthetic``) through a fitted input map, and
 (float32, batch ``batch_size``, the default 3 RK4 steps):
 
 * ``solve``: the block's forward solve alone, no divergence, no graph;
-* ``loss``: the JKO loss: the solve with the Hutchinson divergence and its graph;
+* ``loss``: the JKO loss: the solve with the Hutchinson divergence and its graph, at every
+  RK4 stage (the defaults' ``divergence_stages='all'``);
 * ``backward``: ``loss.backward()``;
 * ``optimizer``: gradient clipping, the AdamW step, zeroing the gradients;
 * ``snapshot``: the per-step copy of the weights (``WeightSnapshot.save``);
 * ``validation``: one exact validation NLL on 10 % as many rows as training,
   divided by the default ``validation_interval`` (its cost per step).
 
-An iteration is loss + backward + optimizer + snapshot + validation. Beside it:
+An iteration is loss + backward + optimizer + snapshot + validation. Beside it: the same
+iteration with the divergence at one stage per step (``divergence_stages='sampled'``), and
 the 12 plain forward passes of the network on the batch (4 velocity evaluations
 per RK4 step, 3 steps) that the issue on training speed compares an iteration
 with, the matrix-multiply FLOPs of one iteration as torch.profiler counts them
@@ -27,8 +29,10 @@ there wait for the device (``torch.cuda.synchronize``) before they are read.
 """
 
 import time
+from functools import partial
 
 import torch
+from sklearn.base import clone
 from torch.profiler import ProfilerActivity, profile
 
 from skjko import JKOFlowDensity
@@ -74,6 +78,8 @@ def measure(d, hidden, settings, seed=0):
     X = synthetic(n, d, seed)
     model = JKOFlowDensity(hidden_sizes=hidden, n_blocks=1, max_iter=1, early_stopping=False,
                            device=device, random_state=seed).fit(X)
+    traces = dict(defaults=model._training_trace(),
+                  sampled=clone(model).set_params(divergence_stages="sampled")._training_trace())
     block = model.flow_.blocks[0].float().train().requires_grad_(True)
     rows = torch.as_tensor(input_rows(model, X), dtype=torch.float32, device=device)
     batch, h = rows[:batch_size], 1.0
@@ -82,11 +88,11 @@ def measure(d, hidden, settings, seed=0):
     snapshot = WeightSnapshot(block)
     state = {}
 
-    def loss():
-        state["loss"] = jko_loss(block, batch, h)[0]
+    def loss(trace="defaults"):
+        state["loss"] = jko_loss(block, batch, h, trace=traces[trace](batch))[0]
 
-    def backward():
-        loss()
+    def backward(trace="defaults"):
+        loss(trace)
         state["loss"].backward()
 
     def step():
@@ -108,6 +114,7 @@ def measure(d, hidden, settings, seed=0):
 
     ms = dict(solve=seconds(solve), loss=seconds(loss))
     ms["backward"] = seconds(backward) - ms["loss"]
+    sampled_ms = 1000 * seconds(partial(backward, "sampled"))
     backward()  # gradients for the optimizer's timing
     ms["optimizer"] = seconds(step)
     ms["snapshot"] = seconds(snapshot.save)
@@ -115,6 +122,7 @@ def measure(d, hidden, settings, seed=0):
         VALIDATION_INTERVAL
     ms = {part: 1000 * value for part, value in ms.items()}
     iteration = sum(ms[p] for p in ("loss", "backward", "optimizer", "snapshot", "validation"))
+    sampled_ms += iteration - ms["loss"] - ms["backward"]  # the same bookkeeping
     forward_ms = 1000 * seconds(forward_passes)
     with profile(activities=[ProfilerActivity.CPU], with_flops=True) as profiler:
         backward()
@@ -123,6 +131,8 @@ def measure(d, hidden, settings, seed=0):
                threads=torch.get_num_threads(),
                iteration_ms=iteration, **{f"{p}_ms": v for p, v in ms.items()},
                forward_passes_ms=forward_ms, iteration_over_forward=iteration / forward_ms,
+               iteration_sampled_ms=sampled_ms,
+               sampled_over_forward=sampled_ms / forward_ms,
                gflop_per_iteration=flops / 1e9,
                gflops=flops / 1e9 / ((ms["loss"] + ms["backward"]) / 1000),
                mm_gflops=_mm_rate(batch_size, hidden, steps, device))
@@ -137,20 +147,28 @@ def run(settings, data_dir=None):
             for hidden in settings["networks"] for d in settings["dims"]]
 
 
+def _or_dash(row, key, digits):
+    """A figure, or – in rows written before the part measured it."""
+    return f"{row[key]:.{digits}f}" if key in row else "–"
+
+
 def table(rows):
     lines = ["Milliseconds per training iteration and its parts (float32, 3 RK4 steps, one "
-             "Hutchinson probe), against 12 plain forward passes of the network on the batch; "
+             "Hutchinson probe at every RK4 stage, the defaults; 'sampled': at one stage per "
+             "step, `divergence_stages='sampled'`), against 12 plain forward passes of the network on the batch; "
              "GFLOP/s are the profiler's matrix-multiply FLOPs over loss + backward, beside "
              "torch.mm at the network's shape:", "",
              "| d | network | batch | device | threads | iteration | solve only | loss | "
              "backward | optimizer | snapshot | validation | 12 forward passes | iteration / 12 passes | "
+             "iteration, sampled | sampled / 12 passes | "
              "GFLOP per iteration | GFLOP/s | torch.mm GFLOP/s |",
-             "|" + "---|" * 17]
+             "|" + "---|" * 19]
     lines += [f"| {r['d']} | {tuple(r['hidden'])} | {r['batch_size']} | "
               f"{r.get('device', 'cpu')} | {r['threads']} | "
               f"{r['iteration_ms']:.1f} | {r['solve_ms']:.1f} | {r['loss_ms']:.1f} | "
               f"{r['backward_ms']:.1f} | {r['optimizer_ms']:.2f} | {r['snapshot_ms']:.2f} | "
               f"{r['validation_ms']:.2f} | {r['forward_passes_ms']:.1f} | "
-              f"{r['iteration_over_forward']:.1f} | {r['gflop_per_iteration']:.2f} | "
+              f"{r['iteration_over_forward']:.1f} | {_or_dash(r, 'iteration_sampled_ms', 1)} | "
+              f"{_or_dash(r, 'sampled_over_forward', 1)} | {r['gflop_per_iteration']:.2f} | "
               f"{r['gflops']:.1f} | {r['mm_gflops']:.1f} |" for r in rows]
     return "\n".join(lines)
