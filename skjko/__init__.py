@@ -1,8 +1,8 @@
 """skjko: scikit-learn density estimation with JKO-iFlow normalizing flows."""
 
 from .conditional import JKOFlowConditionalDensity
-from .divergence import (AutogradTrace, ExactTrace, HutchinsonTrace, divergence_exact,
-                         divergence_hutchinson)
+from .divergence import (AutogradTrace, ExactTrace, HutchinsonTrace, SampledStageTrace,
+                         divergence_exact, divergence_hutchinson)
 from .estimator import JKOFlowDensity
 from .flow import BlockFlow, standard_normal_log_prob
 from .input_map import InputMap
@@ -25,6 +25,7 @@ __all__ = [
     "JKOFlowOutlierDetector",
     "ODEBlock",
     "PotentialVelocity",
+    "SampledStageTrace",
     "VelocityMLP",
     "divergence_exact",
     "divergence_hutchinson",

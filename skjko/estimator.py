@@ -21,8 +21,8 @@ from ._threads import resolve_n_threads, torch_threads
 from .divergence import ExactTrace, HutchinsonTrace, SampledStageTrace
 from .flow import BlockFlow, targets
 from .input_map import InputMap
-from .ode_block import RK4_STAGE_WEIGHTS
 from .jko import JKOTrainer, TrainingSettings, cosine_schedule
+from .ode_block import RK4_STAGE_WEIGHTS
 from .potential import PotentialVelocity
 from .velocity import VelocityMLP
 
@@ -553,7 +553,9 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         stage's RK4 weight and reweighted: an unbiased estimate of the same
         sum whose training step costs markedly less, at the price of a
         noisier gradient (it fitted some data sets better and others worse;
-        benchmarks/RESULTS.md). Scoring is exact either way.
+        benchmarks/RESULTS.md). Scoring is exact either way. The potential
+        with ``alpha_hjb > 0`` takes its HJB residual, and with it the
+        divergence, at every stage regardless.
     weight_decay : float, default=0.0
         Decoupled (AdamW) weight decay of the velocity network: pulls every
         block towards the identity. 0 is plain Adam.
