@@ -12,6 +12,7 @@ does), so training differentiates through the divergence and scoring under
 """
 
 from functools import partial
+from itertools import accumulate
 
 import torch
 from torch import nn
@@ -131,8 +132,9 @@ class SampledStageTrace:
 
     def __init__(self, trace, stage_weights):
         self.trace = trace
-        self.stage_weights = torch.as_tensor(stage_weights, dtype=torch.float64)
-        self._cumulative = self.stage_weights.cumsum(0).tolist()
+        # Plain floats: the draw is scalar bookkeeping, once per step.
+        self.stage_weights = tuple(float(w) for w in stage_weights)
+        self._cumulative = list(accumulate(self.stage_weights))
         self._start = float(torch.rand((), dtype=torch.float64))
         self._calls = 0
         self._drawn = None
@@ -150,10 +152,10 @@ class SampledStageTrace:
         if stage != self._drawn:
             return velocity(x, t), x.new_zeros(x.shape[0])
         fx, div = self.trace(velocity, x, t)
-        return fx, div / float(self.stage_weights[stage])
+        return fx, div / self.stage_weights[stage]
 
     def __repr__(self):
-        return f"SampledStageTrace({self.trace!r}, stage_weights={self.stage_weights.tolist()})"
+        return f"SampledStageTrace({self.trace!r}, stage_weights={list(self.stage_weights)})"
 
 
 def rademacher_like(x: torch.Tensor) -> torch.Tensor:

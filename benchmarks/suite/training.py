@@ -155,12 +155,12 @@ def _or_dash(row, key, digits):
 def table(rows):
     lines = ["Milliseconds per training iteration and its parts (float32, 3 RK4 steps, one "
              "Hutchinson probe at every RK4 stage, the defaults; 'sampled': at one stage per "
-             "step, `divergence_stages='sampled'`), against 12 plain forward passes of the network on the batch; "
-             "GFLOP/s are the profiler's matrix-multiply FLOPs over loss + backward, beside "
-             "torch.mm at the network's shape:", "",
+             "step, `divergence_stages='sampled'`), against 12 plain forward passes of the "
+             "network on the batch; GFLOP/s are the profiler's matrix-multiply FLOPs over "
+             "loss + backward, beside torch.mm at the network's shape:", "",
              "| d | network | batch | device | threads | iteration | solve only | loss | "
-             "backward | optimizer | snapshot | validation | 12 forward passes | iteration / 12 passes | "
-             "iteration, sampled | sampled / 12 passes | "
+             "backward | optimizer | snapshot | validation | 12 forward passes | "
+             "iteration / 12 passes | iteration, sampled | sampled / 12 passes | "
              "GFLOP per iteration | GFLOP/s | torch.mm GFLOP/s |",
              "|" + "---|" * 19]
     lines += [f"| {r['d']} | {tuple(r['hidden'])} | {r['batch_size']} | "
