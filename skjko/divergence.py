@@ -121,9 +121,9 @@ class SampledStageTrace:
     Notes
     -----
     The object counts its calls: the solver must evaluate the dynamics
-    ``len(stage_weights)`` times per step, in stage order, as torchdiffeq's
-    fixed-grid "rk4" does, from the first stage of a solve on. Use a fresh one
-    per minibatch, as with a Hutchinson probe. The draws come from torch's
+    ``len(stage_weights)`` times per step, in stage order, as a block's solve
+    (:func:`skjko.ode_block.rk4_step`) does, from the first stage of a solve on. Use a fresh
+    one per minibatch, as with a Hutchinson probe. The draws come from torch's
     global generator, so a seeded fit repeats them.
     """
 

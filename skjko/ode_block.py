@@ -5,50 +5,54 @@ from functools import partial
 
 import torch
 from torch import nn
-from torchdiffeq import odeint
 
 from .divergence import ExactTrace
 
 INTEGRANDS = ("kinetic", "hjb")
 _ONE_THIRD, _TWO_THIRDS = 1 / 3, 2 / 3
-#: The weights of the four stages of an RK4 step (the 3/8 rule of torchdiffeq's "rk4" and
-#: of :func:`rk4_step`), in the order they are evaluated.
+#: The weights of the four stages of an RK4 step (the 3/8 rule of :func:`rk4_step`), in the
+#: order it evaluates them.
 RK4_STAGE_WEIGHTS = (1 / 8, 3 / 8, 3 / 8, 1 / 8)
 
 
 class _AugmentedDynamics(nn.Module):
     """Right-hand side of the augmented state (x, ∫div f, ...): (f(x, t), div f(x, t), ...).
 
-    ``trace`` gives the divergence (see :mod:`skjko.divergence`); the HJB
-    residual comes with the potential's own closed-form divergence.
+    The state is one flat vector, x's n·d entries then one n-vector per
+    integral, so that an RK4 step updates all of it with a few element-wise
+    operations (torchdiffeq packs tuple states the same way). ``trace`` gives
+    the divergence (see :mod:`skjko.divergence`); the HJB residual comes with
+    the potential's own closed-form divergence.
     """
 
-    def __init__(self, velocity, trace, integrands):
+    def __init__(self, velocity, trace, integrands, x_shape):
         super().__init__()
         self.velocity = velocity
         self.trace = trace
         self.integrands = integrands
+        self.x_shape = tuple(x_shape)
 
-    def forward(self, t, state):
-        x = state[0]
+    def pack(self, x):
+        """The initial state: x, and every integral at 0."""
+        zeros = x.new_zeros(x.shape[0] * (1 + len(self.integrands)))
+        return torch.cat([x.reshape(-1), zeros])
+
+    def unpack(self, state):
+        """(x, ∫div f, *integrals) from a state."""
+        n_rows, n_features = self.x_shape
+        x_size = n_rows * n_features
+        return (state[:x_size].view(n_rows, n_features),
+                *state[x_size:].view(1 + len(self.integrands), n_rows))
+
+    def forward(self, state, t):
+        x = self.unpack(state)[0]
         hjb = None
         if "hjb" in self.integrands:
             fx, div, hjb = self.velocity.velocity_divergence_hjb(x, t)
         else:
             fx, div = self.trace(self.velocity, x, t)
         extra = {"kinetic": lambda: (fx * fx).sum(dim=1), "hjb": lambda: hjb}
-        return (fx, div, *(extra[name]() for name in self.integrands))
-
-
-class _Velocity(nn.Module):
-    """dx/dt = f(x, t), the signature torchdiffeq expects."""
-
-    def __init__(self, velocity):
-        super().__init__()
-        self.velocity = velocity
-
-    def forward(self, t, x):
-        return self.velocity(x, t)
+        return torch.cat([fx.reshape(-1), div, *(extra[name]() for name in self.integrands)])
 
 
 class ODEBlock(nn.Module):
@@ -92,16 +96,12 @@ class ODEBlock(nn.Module):
         return (ODEBlock(copy.deepcopy(self.velocity), self.n_steps, (t0, middle), h),
                 ODEBlock(copy.deepcopy(self.velocity), self.n_steps, (middle, t1), h))
 
-    def _solve(self, dynamics, state, like):
-        grid = self.time_grid(like)
-        solution = odeint(
-            dynamics, state, grid[[0, -1]], method="rk4",
-            # An explicit grid: torchdiffeq's step_size rounding can add a stray step.
-            options={"grid_constructor": lambda f, y0, t: grid},
-        )
-        if isinstance(solution, tuple):
-            return tuple(s[-1] for s in solution)
-        return solution[-1]
+    def _solve(self, dynamics, state):
+        """``n_steps`` RK4 steps of d state/dt = dynamics(state, t) over ``t_span``."""
+        grid = self.time_grid(state)
+        for t0, t1 in zip(grid[:-1], grid[1:]):
+            state = rk4_step(dynamics, t0, t1, state)
+        return state
 
     def forward(self, x: torch.Tensor, trace=ExactTrace()):
         """Push ``x`` through the block.
@@ -124,7 +124,7 @@ class ODEBlock(nn.Module):
             ∫ div f(x(t)) dt = log |det ∂T/∂x|; None when ``trace`` is None.
         """
         if trace is None:
-            return self._solve(_Velocity(self.velocity), x, x), None
+            return self._solve(self.velocity, x), None
         y, int_div, _ = self.path_integrals(x, trace)
         return y, int_div
 
@@ -155,9 +155,8 @@ class ODEBlock(nn.Module):
         if "hjb" in integrands and not hasattr(self.velocity, "velocity_divergence_hjb"):
             raise ValueError("The HJB residual needs a potential velocity (PotentialVelocity).")
         integrands = tuple(integrands)
-        dynamics = _AugmentedDynamics(self.velocity, trace, integrands)
-        zeros = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
-        y, int_div, *integrals = self._solve(dynamics, (x, zeros, *(zeros for _ in integrands)), x)
+        dynamics = _AugmentedDynamics(self.velocity, trace, integrands, x.shape)
+        y, int_div, *integrals = dynamics.unpack(self._solve(dynamics, dynamics.pack(x)))
         return y, int_div, dict(zip(integrands, integrals))
 
     def inverse(self, y: torch.Tensor, tolerance: float = None) -> torch.Tensor:
@@ -185,13 +184,12 @@ class ODEBlock(nn.Module):
 
 
 def rk4_step(velocity, t0, t1, x):
-    """One RK4 step of dx/dt = velocity(x, t) from t0 to t1, as torchdiffeq's "rk4" takes it.
+    """One RK4 step of dx/dt = velocity(x, t) from t0 to t1: the one RK4 step of skjko.
 
-    The 3/8 rule, with torchdiffeq's order of operations, so that it is the
-    step :meth:`ODEBlock.forward` takes. The inverse calls it directly:
-    inverting a step evaluates it about a dozen times, and a full ``odeint``
-    call (input checks, grid, output stacking) per evaluation cost more than
-    the network at small batches.
+    The 3/8 rule, with torchdiffeq's order of operations (its "rk4"). A block's
+    solve takes ``n_steps`` of these (on the augmented state when it
+    integrates the divergence, evaluating the four stages in order), and its
+    inverse undoes them one at a time, evaluating a step about a dozen times.
     """
     dt = t1 - t0
     k1 = velocity(x, t0)

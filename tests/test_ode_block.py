@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -94,3 +96,42 @@ def test_kinetic_energy_bounds_the_endpoint_movement(block):
     kinetic = integrals["kinetic"]
     assert torch.all(kinetic >= ((y - x) ** 2).sum(dim=1) - 1e-9)
     assert kinetic.max() > 1e-3
+
+
+class _Linear(torch.nn.Module):
+    """dx/dt = A x, whose RK4 step is the degree-4 Taylor polynomial of exp(dt A)."""
+
+    def __init__(self, a):
+        super().__init__()
+        self.a = a
+
+    def forward(self, x, t):
+        return x @ self.a.T
+
+
+def test_the_solve_takes_n_steps_of_fourth_order_runge_kutta():
+    """Against the closed form of RK4 on a linear field, kinetic energy and divergence too."""
+    torch.manual_seed(0)
+    a = torch.randn(3, 3, dtype=torch.float64)
+    block = ODEBlock(_Linear(a), n_steps=3, t_span=(0.0, 0.9))
+    x = torch.randn(7, 3, dtype=torch.float64)
+    dt = 0.3
+    step = sum(torch.linalg.matrix_power(dt * a, k) / math.factorial(k) for k in range(5))
+    y, int_div, integrals = block.path_integrals(x, integrands=("kinetic",))
+    torch.testing.assert_close(y, x @ torch.linalg.matrix_power(step, 3).T, rtol=1e-13, atol=1e-13)
+    torch.testing.assert_close(block(x, trace=None)[0], y, rtol=0, atol=0)
+    # A constant divergence integrates exactly: tr(A) over the interval.
+    torch.testing.assert_close(int_div, torch.full((7,), 0.9 * a.trace().item(),
+                                                   dtype=torch.float64), rtol=1e-13, atol=1e-13)
+    # The kinetic energy along the RK4 path: the 3/8 rule's weights over each step's stages.
+    kinetic, state = torch.zeros(7, dtype=torch.float64), x
+    for _ in range(3):
+        k1 = state @ a.T
+        k2 = (state + dt * k1 / 3) @ a.T
+        k3 = (state + dt * (k2 - k1 / 3)) @ a.T
+        k4 = (state + dt * (k1 - k2 + k3)) @ a.T
+        kinetic = kinetic + dt * sum(w * (k * k).sum(dim=1)
+                                     for w, k in zip((1 / 8, 3 / 8, 3 / 8, 1 / 8),
+                                                     (k1, k2, k3, k4)))
+        state = state + dt * (k1 + 3 * (k2 + k3) + k4) / 8
+    torch.testing.assert_close(integrals["kinetic"], kinetic, rtol=1e-13, atol=1e-13)
