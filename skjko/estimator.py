@@ -125,7 +125,7 @@ class _JKOFlowBase(BaseEstimator):
                  velocity="mlp", alpha_hjb=0.0, hidden_sizes=(128, 128), n_steps="auto",
                  max_iter=1000, batch_size=1000, learning_rate=5e-3,
                  learning_rate_schedule="cosine", training_divergence="hutchinson",
-                 divergence_stages="all", weight_decay=0.0,
+                 divergence_stages="sampled", weight_decay=0.0,
                  noise_std="auto", early_stopping="auto", validation_fraction=0.1,
                  n_iter_no_change=5, validation_interval=25, n_blocks_no_change=1, n_reparam=0,
                  eta=0.5, n_refine=0, joint_max_iter="auto", whiten=False, warm_start=False,
@@ -546,16 +546,16 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         network with at most two hidden layers, else one backward pass per
         feature). Scoring and validation always use the exact trace.
         ``velocity='potential'`` trains on its closed form either way.
-    divergence_stages : {'all', 'sampled'}, default='all'
+    divergence_stages : {'sampled', 'all'}, default='sampled'
         Where in each RK4 step the training loss (blocks and joint round)
-        takes its divergence. 'all': at every stage, as the papers do.
-        'sampled': at one of the step's four stages, drawn at random with the
-        stage's RK4 weight and reweighted: an unbiased estimate of the same
-        sum whose training step costs markedly less, at the price of a
-        noisier gradient (it fitted some data sets better and others worse;
-        benchmarks/RESULTS.md). Scoring is exact either way. The potential
-        with ``alpha_hjb > 0`` takes its HJB residual, and with it the
-        divergence, at every stage regardless.
+        takes its divergence. 'sampled': at one of the step's four stages,
+        drawn at random with the stage's RK4 weight and reweighted (the
+        steps' draws spread so that they rarely repeat a stage): an unbiased
+        estimate of the RK4 sum whose training step costs markedly less, for
+        a noisier gradient. 'all': at every stage, as the papers do.
+        Scoring is exact either way. The potential with ``alpha_hjb > 0``
+        takes its HJB residual, and with it the divergence, at every stage
+        regardless.
     weight_decay : float, default=0.0
         Decoupled (AdamW) weight decay of the velocity network: pulls every
         block towards the identity. 0 is plain Adam.

@@ -7,7 +7,8 @@ built on synthetic rows (``speed.synthetic``) through a fitted input map, and
 
 * ``solve``: the block's forward solve alone, no divergence, no graph;
 * ``loss``: the JKO loss: the solve with the Hutchinson divergence and its graph, at every
-  RK4 stage (the defaults' ``divergence_stages='all'``);
+  RK4 stage (``divergence_stages='all'``, the papers' way and the defaults' until
+  2026-12-04);
 * ``backward``: ``loss.backward()``;
 * ``optimizer``: gradient clipping, the AdamW step, zeroing the gradients;
 * ``snapshot``: the per-step copy of the weights (``WeightSnapshot.save``);
@@ -15,7 +16,8 @@ built on synthetic rows (``speed.synthetic``) through a fitted input map, and
   divided by the default ``validation_interval`` (its cost per step).
 
 An iteration is loss + backward + optimizer + snapshot + validation. Beside it: the same
-iteration with the divergence at one stage per step (``divergence_stages='sampled'``), and
+iteration with the divergence at one stage per step (``divergence_stages='sampled'``, the
+defaults), and
 the 12 plain forward passes of the network on the batch (4 velocity evaluations
 per RK4 step, 3 steps) that the issue on training speed compares an iteration
 with, the matrix-multiply FLOPs of one iteration as torch.profiler counts them
@@ -78,8 +80,8 @@ def measure(d, hidden, settings, seed=0):
     X = synthetic(n, d, seed)
     model = JKOFlowDensity(hidden_sizes=hidden, n_blocks=1, max_iter=1, early_stopping=False,
                            device=device, random_state=seed).fit(X)
-    traces = dict(defaults=model._training_trace(),
-                  sampled=clone(model).set_params(divergence_stages="sampled")._training_trace())
+    traces = {stages: clone(model).set_params(divergence_stages=stages)._training_trace()
+              for stages in ("all", "sampled")}
     block = model.flow_.blocks[0].float().train().requires_grad_(True)
     rows = torch.as_tensor(input_rows(model, X), dtype=torch.float32, device=device)
     batch, h = rows[:batch_size], 1.0
@@ -88,10 +90,10 @@ def measure(d, hidden, settings, seed=0):
     snapshot = WeightSnapshot(block)
     state = {}
 
-    def loss(trace="defaults"):
+    def loss(trace="all"):
         state["loss"] = jko_loss(block, batch, h, trace=traces[trace](batch))[0]
 
-    def backward(trace="defaults"):
+    def backward(trace="all"):
         loss(trace)
         state["loss"].backward()
 
@@ -154,10 +156,10 @@ def _or_dash(row, key, digits):
 
 def table(rows):
     lines = ["Milliseconds per training iteration and its parts (float32, 3 RK4 steps, one "
-             "Hutchinson probe at every RK4 stage, the defaults; 'sampled': at one stage per "
-             "step, `divergence_stages='sampled'`), against 12 plain forward passes of the "
-             "network on the batch; GFLOP/s are the profiler's matrix-multiply FLOPs over "
-             "loss + backward, beside torch.mm at the network's shape:", "",
+             "Hutchinson probe at every RK4 stage, `divergence_stages='all'`; 'sampled': at "
+             "one stage per step, the defaults since 2026-12-04), against 12 plain forward "
+             "passes of the network on the batch; GFLOP/s are the profiler's matrix-multiply "
+             "FLOPs over loss + backward, beside torch.mm at the network's shape:", "",
              "| d | network | batch | device | threads | iteration | solve only | loss | "
              "backward | optimizer | snapshot | validation | 12 forward passes | "
              "iteration / 12 passes | iteration, sampled | sampled / 12 passes | "
