@@ -1,6 +1,7 @@
 """Markdown tables, target verdicts and PNG figures from the parts' results."""
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -317,7 +318,10 @@ def standing_table(out_dir, suite="full"):
     the toys' true density (the NLL with nothing left to learn), the other
     peers, the blocks kept, skjko's density's mass on 2-D data (–: not
     measured) and skjko's fit seconds, and the run it comes from
-    (its file, when it finished, the code and the CPU).
+    (its file, when it finished, the code and the CPU). skjko's NLL is bold
+    when it is under the best peer's; where its mass was measured, after
+    adding log(mass): a density with mass over 1 on the grid scores better
+    than it fits.
     Empty when no density run is saved.
     """
     newest = newest_density_rows(out_dir, suite)
@@ -333,7 +337,8 @@ def standing_table(out_dir, suite="full"):
         truth = by_method.pop(density.TRUE_DENSITY, None)  # a reference, not a peer
         ranked = sorted(by_method.values(), key=lambda r: r["nll"])
         best, others = ranked[0], ranked[1:]
-        mark = "**" if jko["nll"] < best["nll"] else ""
+        normalized = jko["nll"] + (0.0 if jko.get("mass") is None else math.log(jko["mass"]))
+        mark = "**" if normalized < best["nll"] else ""
         lines.append(
             f"| {name} | {mark}{jko['nll']:.3f}{mark} | {best['method']} {best['nll']:.3f} | "
             + ("–" if truth is None else f"{truth['nll']:.3f}") + " | "
