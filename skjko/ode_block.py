@@ -37,15 +37,19 @@ class _AugmentedDynamics(nn.Module):
         zeros = x.new_zeros(x.shape[0] * (1 + len(self.integrands)))
         return torch.cat([x.reshape(-1), zeros])
 
+    def positions(self, state):
+        """x from a state: the view every stage's velocity takes."""
+        n_rows, n_features = self.x_shape
+        return state[:n_rows * n_features].view(n_rows, n_features)
+
     def unpack(self, state):
         """(x, ∫div f, *integrals) from a state."""
         n_rows, n_features = self.x_shape
-        x_size = n_rows * n_features
-        return (state[:x_size].view(n_rows, n_features),
-                *state[x_size:].view(1 + len(self.integrands), n_rows))
+        return (self.positions(state),
+                *state[n_rows * n_features:].view(1 + len(self.integrands), n_rows))
 
     def forward(self, state, t):
-        x = self.unpack(state)[0]
+        x = self.positions(state)
         hjb = None
         if "hjb" in self.integrands:
             fx, div, hjb = self.velocity.velocity_divergence_hjb(x, t)

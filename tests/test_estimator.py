@@ -298,7 +298,7 @@ def test_sample_rejects_bad_n_samples(fitted):
 
 @pytest.mark.parametrize("stages, per_step", [("sampled", 1), ("all", 4)])
 def test_divergence_stages_sets_the_divergences_per_rk4_step(monkeypatch, stages, per_step):
-    """'sampled' probes one stage of each RK4 step in training, 'all' (the default) every
+    """'sampled' (the default) probes one stage of each RK4 step in training, 'all' every
     stage."""
     from skjko import divergence
 
