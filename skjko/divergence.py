@@ -4,11 +4,13 @@ Every function returns the pair ``(f(x), div f(x))`` so callers evaluate the
 network once per point. With ``create_graph=False`` (scoring) both outputs are
 detached and no autograd graph survives the call.
 
-An ODE block takes one of the trace objects below and calls it as
-``trace(velocity, x, t)`` at every evaluation of its augmented dynamics. They
-keep the graph for differentiation exactly when grad mode is on (as zuko
-does), so training differentiates through the divergence and scoring under
-``torch.no_grad()`` builds no graph.
+An ODE block takes one of the trace objects below, or any callable
+``trace(velocity, x, t)``, and evaluates it at every stage of its augmented
+dynamics. A trace may also prepare itself once per solve: ``for_solve(velocity, x)``
+(``x`` its start) returns the ``(x, t) -> (f(x), div f(x))`` the solve then calls
+(:func:`divergence_along_solve`). They keep the graph for differentiation
+exactly when grad mode is on (as zuko does), so training differentiates through
+the divergence and scoring under ``torch.no_grad()`` builds no graph.
 """
 
 from functools import partial
@@ -16,6 +18,15 @@ from itertools import accumulate
 
 import torch
 from torch import nn
+
+
+def divergence_along_solve(trace, velocity, x):
+    """``trace`` for one solve of ``velocity`` from ``x`` (n, d): ``(x, t) -> (f(x, t), div)``.
+
+    ``trace.for_solve(velocity, x)`` where the trace has it, else ``trace(velocity, x, t)``.
+    """
+    for_solve = getattr(trace, "for_solve", None)
+    return partial(trace, velocity) if for_solve is None else for_solve(velocity, x)
 
 
 class ExactTrace:
@@ -82,10 +93,26 @@ class HutchinsonTrace:
             probe[:, probe.shape[1] - n_context:] = 0
         return cls(probe)
 
-    def __call__(self, velocity, x, t):
+    def for_solve(self, velocity, x):
+        """The estimate along one solve of ``velocity`` from ``x``: ``(x, t) -> (f(x), estimate)``.
+
+        A velocity with ``probed_divergence`` (:class:`~skjko.velocity.VelocityMLP`)
+        carries the probe through its layers beside the forward pass, its parts that
+        do not depend on x computed once: first-order autograd trains through it,
+        at less cost than through a vector-Jacobian product. Any other velocity gets
+        a vector-Jacobian product at each call.
+        """
         if self.probe.shape != x.shape:
             raise ValueError(f"The Hutchinson probe has shape {tuple(self.probe.shape)}; the "
                              f"state has {tuple(x.shape)}.")
+        if hasattr(velocity, "probed_divergence"):
+            return velocity.probed_divergence(self.probe)
+        return partial(self._by_autograd, velocity)
+
+    def __call__(self, velocity, x, t):
+        return self.for_solve(velocity, x)(x, t)
+
+    def _by_autograd(self, velocity, x, t):
         return divergence_hutchinson(partial(velocity, t=t), x, self.probe, torch.is_grad_enabled())
 
     def __repr__(self):
@@ -144,14 +171,22 @@ class SampledStageTrace:
         return next((s for s, c in enumerate(self._cumulative) if u < c),
                     len(self._cumulative) - 1)
 
+    def for_solve(self, velocity, x):
+        """The draws along one solve of ``velocity`` from ``x``, the wrapped trace prepared for it."""
+        return partial(self._at_drawn_stage, velocity,
+                       divergence_along_solve(self.trace, velocity, x))
+
     def __call__(self, velocity, x, t):
+        return self._at_drawn_stage(velocity, partial(self.trace, velocity), x, t)
+
+    def _at_drawn_stage(self, velocity, divergence, x, t):
         step, stage = divmod(self._calls, len(self.stage_weights))
         self._calls += 1
         if stage == 0:
             self._drawn = self._stage_of_step(step)
         if stage != self._drawn:
             return velocity(x, t), x.new_zeros(x.shape[0])
-        fx, div = self.trace(velocity, x, t)
+        fx, div = divergence(x, t)
         return fx, div / self.stage_weights[stage]
 
     def __repr__(self):

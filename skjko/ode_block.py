@@ -6,7 +6,7 @@ from functools import partial
 import torch
 from torch import nn
 
-from .divergence import ExactTrace
+from .divergence import ExactTrace, divergence_along_solve
 
 INTEGRANDS = ("kinetic", "hjb")
 _ONE_THIRD, _TWO_THIRDS = 1 / 3, 2 / 3
@@ -20,15 +20,16 @@ class _AugmentedDynamics(nn.Module):
 
     The state is one flat vector, x's n·d entries then one n-vector per
     integral, so that an RK4 step updates all of it with a few element-wise
-    operations (torchdiffeq packs tuple states the same way). ``trace`` gives
-    the divergence (see :mod:`skjko.divergence`); the HJB residual comes with
+    operations (torchdiffeq packs tuple states the same way). ``divergence``,
+    ``(x, t) -> (f(x, t), div f(x, t))``, is a trace prepared for this solve (see
+    :func:`skjko.divergence.divergence_along_solve`); the HJB residual comes with
     the potential's own closed-form divergence.
     """
 
-    def __init__(self, velocity, trace, integrands, x_shape):
+    def __init__(self, velocity, divergence, integrands, x_shape):
         super().__init__()
         self.velocity = velocity
-        self.trace = trace
+        self.divergence = divergence
         self.integrands = integrands
         self.x_shape = tuple(x_shape)
 
@@ -54,7 +55,7 @@ class _AugmentedDynamics(nn.Module):
         if "hjb" in self.integrands:
             fx, div, hjb = self.velocity.velocity_divergence_hjb(x, t)
         else:
-            fx, div = self.trace(self.velocity, x, t)
+            fx, div = self.divergence(x, t)
         extra = {"kinetic": lambda: (fx * fx).sum(dim=1), "hjb": lambda: hjb}
         return torch.cat([fx.reshape(-1), div, *(extra[name]() for name in self.integrands)])
 
@@ -85,9 +86,13 @@ class ODEBlock(nn.Module):
         self.t_span = tuple(float(t) for t in t_span)
         self.h = h
 
-    def time_grid(self, like: torch.Tensor) -> torch.Tensor:
-        """The ``n_steps + 1`` RK4 grid points over ``t_span``."""
-        return torch.linspace(*self.t_span, self.n_steps + 1, dtype=like.dtype, device=like.device)
+    def time_grid(self) -> list:
+        """The ``n_steps + 1`` RK4 grid points over ``t_span``, as floats.
+
+        Plain numbers, so that each RK4 update is one fused multiply-add per term.
+        """
+        t0, t1 = self.t_span
+        return [t0 + (t1 - t0) * i / self.n_steps for i in range(self.n_steps)] + [t1]
 
     def split(self):
         """Two blocks, each a copy of this one over half of ``t_span`` and with half its h.
@@ -102,7 +107,7 @@ class ODEBlock(nn.Module):
 
     def _solve(self, dynamics, state):
         """``n_steps`` RK4 steps of d state/dt = dynamics(state, t) over ``t_span``."""
-        grid = self.time_grid(state)
+        grid = self.time_grid()
         for t0, t1 in zip(grid[:-1], grid[1:]):
             state = rk4_step(dynamics, t0, t1, state)
         return state
@@ -159,7 +164,8 @@ class ODEBlock(nn.Module):
         if "hjb" in integrands and not hasattr(self.velocity, "velocity_divergence_hjb"):
             raise ValueError("The HJB residual needs a potential velocity (PotentialVelocity).")
         integrands = tuple(integrands)
-        dynamics = _AugmentedDynamics(self.velocity, trace, integrands, x.shape)
+        dynamics = _AugmentedDynamics(self.velocity, divergence_along_solve(trace, self.velocity, x),
+                                      integrands, x.shape)
         y, int_div, *integrals = dynamics.unpack(self._solve(dynamics, dynamics.pack(x)))
         return y, int_div, dict(zip(integrands, integrals))
 
@@ -178,7 +184,7 @@ class ODEBlock(nn.Module):
         sharp fields); the iteration makes ``inverse(forward(x))`` recover
         ``x`` to round-off.
         """
-        grid = self.time_grid(y)
+        grid = self.time_grid()
         for i in reversed(range(self.n_steps)):
             t0, t1 = grid[i], grid[i + 1]
             step = partial(rk4_step, self.velocity, t0, t1)
@@ -187,20 +193,21 @@ class ODEBlock(nn.Module):
         return y
 
 
-def rk4_step(velocity, t0, t1, x):
+def rk4_step(velocity, t0: float, t1: float, x):
     """One RK4 step of dx/dt = velocity(x, t) from t0 to t1: the one RK4 step of skjko.
 
-    The 3/8 rule, with torchdiffeq's order of operations (its "rk4"). A block's
-    solve takes ``n_steps`` of these (on the augmented state when it
-    integrates the divergence, evaluating the four stages in order), and its
-    inverse undoes them one at a time, evaluating a step about a dozen times.
+    The 3/8 rule (torchdiffeq's "rk4"). A block's solve takes ``n_steps`` of these
+    (on the augmented state when it integrates the divergence, evaluating the four
+    stages in order), and its inverse undoes them one at a time, evaluating a step
+    about a dozen times. Each update is a chain of ``add(…, alpha=…)``: one pass over
+    the state per term, where products by the step size would each take another.
     """
     dt = t1 - t0
     k1 = velocity(x, t0)
-    k2 = velocity(x + dt * k1 * _ONE_THIRD, t0 + dt * _ONE_THIRD)
-    k3 = velocity(x + dt * (k2 - k1 * _ONE_THIRD), t0 + dt * _TWO_THIRDS)
-    k4 = velocity(x + dt * (k1 - k2 + k3), t1)
-    return x + (k1 + 3 * (k2 + k3) + k4) * dt * 0.125
+    k2 = velocity(x.add(k1, alpha=dt * _ONE_THIRD), t0 + dt * _ONE_THIRD)
+    k3 = velocity(x.add(k2, alpha=dt).add_(k1, alpha=-dt * _ONE_THIRD), t0 + dt * _TWO_THIRDS)
+    k4 = velocity(x.add(k1, alpha=dt).sub_(k2, alpha=dt).add_(k3, alpha=dt), t1)
+    return x.add(k1 + k4, alpha=dt * 0.125).add_(k2 + k3, alpha=dt * 0.375)
 
 
 def _row_jacobians(step, x):

@@ -1,5 +1,6 @@
 """Velocity networks: the vector field f(x) that an ODE block integrates."""
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -104,8 +105,72 @@ class VelocityMLP(nn.Module):
         middle = pairs[2].weight * ends.T  # W_2 ∘ Mᵀ, (width_2, width_1)
         return fx, ((slopes[1] @ middle) * slopes[0]).sum(dim=1)
 
+    def probed_divergence(self, probe: torch.Tensor) -> "ProbedMLP":
+        """The field with Hutchinson's ``probeᵀ (∂f/∂x) probe`` along one solve.
+
+        Parameters
+        ----------
+        probe : Tensor of shape (n, d)
+            Zero on the context columns.
+
+        Returns
+        -------
+        ProbedMLP
+            Called as ``(x, t)`` with x of shape (n, d), it returns ``(f(x), div)``
+            with div of shape (n,).
+        """
+        return ProbedMLP(self, probe)
+
+
+class ProbedMLP:
+    """An MLP velocity and its Hutchinson estimate ``probeᵀ (∂f/∂x) probe`` over one solve.
+
+    The Jacobian-probe product ``W_L D_{L-1} ... W_2 D_1 W_1 probe`` (``D_l`` the
+    Softplus slopes) is carried through the layers beside the forward pass, so
+    training differentiates the estimate with first-order autograd instead of
+    differentiating a vector-Jacobian product again. The probe's products with the
+    first and last weights do not depend on x: they are computed once per solve, as
+    the probe and the weights are fixed over it. Make a new one after the weights
+    change.
+
+    Parameters
+    ----------
+    mlp : VelocityMLP
+    probe : Tensor of shape (n, d)
+        Zero on the context columns (see :meth:`HutchinsonTrace.rademacher
+        <skjko.divergence.HutchinsonTrace.rademacher>`).
+    """
+
+    def __init__(self, mlp: VelocityMLP, probe: torch.Tensor):
+        *pairs, self.last = list(mlp.net)
+        self.mlp = mlp
+        self.hidden = list(zip(pairs[0::2], pairs[1::2]))
+        # probeᵀ W_L, (n, width_L): the product's end, met by each stage's tangent.
+        self.end = targets(probe, mlp.n_context) @ self.last.weight
+        # W_1 probe, (n, width_1): the product's start (the probe itself for a linear field).
+        self.start = probe @ self.hidden[0][0].weight.T if self.hidden else probe
+
+    def __call__(self, x: torch.Tensor, t=None):
+        h, tangent = x, self.start
+        for i, (linear, softplus) in enumerate(self.hidden):
+            pre = linear(h)
+            if i:
+                tangent = tangent @ linear.weight.T
+            tangent = tangent * _softplus_slope(pre, softplus)
+            h = softplus(pre)
+        return self.mlp._with_still_context(self.last(h)), (tangent * self.end).sum(dim=1)
+
 
 def _softplus_slope(pre, softplus):
-    """Derivative of ``softplus(pre)``; torch's Softplus is linear above its threshold."""
+    """Derivative of ``softplus(pre)``; torch's Softplus is linear above its threshold.
+
+    Past the threshold the logistic slope is within exp(−threshold) of 1, and where
+    that is below half an ulp of 1 (float32 and narrower at the default threshold of 20)
+    it already rounds to exactly 1: the mask, which costs several times the logistic on
+    the CPU, only matters in float64.
+    """
     scaled = softplus.beta * pre
-    return torch.where(scaled > softplus.threshold, torch.ones_like(pre), torch.sigmoid(scaled))
+    slope = torch.sigmoid(scaled)
+    if math.exp(-softplus.threshold) < torch.finfo(pre.dtype).eps / 2:
+        return slope
+    return torch.where(scaled > softplus.threshold, torch.ones_like(pre), slope)

@@ -91,6 +91,58 @@ def test_blocks_score_with_the_closed_form_and_train_with_the_probe(monkeypatch)
     assert not torch.allclose(probed, closed)  # the estimate, not the exact value
 
 
+class _WithoutProbedProduct(torch.nn.Module):
+    """The same field, hiding its probed product: the trace falls back on autograd."""
+
+    def __init__(self, mlp):
+        super().__init__()
+        self.mlp = mlp
+
+    def forward(self, x, t=None):
+        return self.mlp(x, t)
+
+
+@pytest.mark.parametrize("hidden_sizes", [(), (9,), (16, 12), (8, 8, 8)])
+@pytest.mark.parametrize("n_context", [0, 2])
+def test_mlp_probed_product_along_a_solve_equals_the_vector_jacobian_product(hidden_sizes,
+                                                                            n_context):
+    """The MLP's forward-mode probe product (its ends computed once per solve) gives the
+    autograd estimate and the same weight gradients, past Softplus's threshold too."""
+    from skjko import HutchinsonTrace, ODEBlock
+
+    torch.manual_seed(0)
+    mlp = VelocityMLP(3, hidden_sizes, beta=2.0, n_context=n_context).double()
+    x = 3 * torch.randn(6, 3 + n_context, dtype=torch.float64)
+    trace = HutchinsonTrace.rademacher(x, n_context)
+    results = []
+    for velocity in (mlp, _WithoutProbedProduct(mlp)):
+        y, int_div = ODEBlock(velocity, n_steps=2)(x, trace)
+        loss = (y ** 2).sum() + (int_div ** 2).sum()
+        results.append((y, int_div, torch.autograd.grad(loss, list(mlp.parameters()),
+                                                        allow_unused=True,
+                                                        materialize_grads=True)))
+    (y, int_div, grads), (y_ref, int_div_ref, grads_ref) = results
+    assert torch.equal(y, y_ref)
+    torch.testing.assert_close(int_div, int_div_ref, rtol=1e-12, atol=1e-12)
+    for grad, grad_ref in zip(grads, grads_ref):
+        torch.testing.assert_close(grad, grad_ref, rtol=1e-10, atol=1e-12)
+    assert int_div.abs().max() > 0 and any(g.abs().max() > 0 for g in grads)
+
+
+def test_softplus_slope_is_exact_without_its_mask_in_float32():
+    """Past the threshold the logistic rounds to 1 in float32: the slope skips the mask
+    there and equals the masked one; in float64 the mask gives exactly 1."""
+    from skjko.velocity import _softplus_slope
+
+    softplus = torch.nn.Softplus(beta=20.0)
+    pre = torch.linspace(-3.0, 50.0, 20001)
+    masked = torch.where(20 * pre > 20, torch.ones_like(pre), torch.sigmoid(20 * pre))
+    assert torch.equal(_softplus_slope(pre, softplus), masked)
+    past = pre.double()[20 * pre > 20]
+    assert torch.equal(_softplus_slope(past, softplus), torch.ones_like(past))
+    assert not torch.equal(torch.sigmoid(20 * past), torch.ones_like(past))  # the mask matters
+
+
 def _sampled_stage_block():
     from skjko import ODEBlock
 
@@ -137,5 +189,5 @@ def test_sampled_stage_trace_takes_one_divergence_per_step():
     assert len(calls) == block.n_steps
     assert sampled._calls == 4 * block.n_steps  # the solver's stages, in order
     # Each drawn stage lies within its own step.
-    grid = block.time_grid(x).tolist()
+    grid = block.time_grid()
     assert all(grid[i] <= t <= grid[i + 1] for i, t in enumerate(calls))

@@ -300,10 +300,10 @@ def test_sample_rejects_bad_n_samples(fitted):
 def test_divergence_stages_sets_the_divergences_per_rk4_step(monkeypatch, stages, per_step):
     """'sampled' (the default) probes one stage of each RK4 step in training, 'all' every
     stage."""
-    from skjko import divergence
+    from skjko.velocity import ProbedMLP
 
-    calls, probe = [], divergence.divergence_hutchinson
-    monkeypatch.setattr(divergence, "divergence_hutchinson",
+    calls, probe = [], ProbedMLP.__call__
+    monkeypatch.setattr(ProbedMLP, "__call__",
                         lambda *a, **k: calls.append(1) or probe(*a, **k))
     X = np.random.default_rng(0).normal(size=(60, 2))
     JKOFlowDensity(hidden_sizes=(8,), n_blocks=1, n_steps=2, max_iter=3, early_stopping=False,
