@@ -263,7 +263,8 @@ def combine(out_dir, suite):
 
 
 def standing_report(out_dir, suite):
-    """Where skjko stands, one section per part: the density :func:`standing_table`, then
+    """Where skjko stands, one section per part: the density :func:`standing_table`, the
+    conditional part's data sets each from its newest run (:func:`newest_rows`), then
     every other part's tables from its newest saved run (by the header's ``finished``)."""
     newest = {}
     for tag in saved_tags(out_dir, suite):
@@ -275,20 +276,28 @@ def standing_report(out_dir, suite):
     density = standing_table(out_dir, suite)
     if density:
         sections.append(f"### density\n\nEach data set's newest run:\n\n{density}\n")
+    conditional = newest_rows(out_dir, suite, "conditional")
+    if conditional:
+        runs = "; ".join(f"{name}: `{tag}`, {finished or 'no date'}"
+                         for name, (finished, tag, *_) in conditional.items())
+        rows = [row for *_, rows in conditional.values() for row in rows]
+        sections.append(f"### conditional\n\nEach data set's newest run ({runs}):\n\n"
+                        f"{conditional_tables(rows)}\n")
     for part, (finished, tag) in newest.items():
         markdown = Path(out_dir) / f"suite_{suite}_{tag}.md"
-        if part != "density" and markdown.exists():
+        if part not in ("density", "conditional") and markdown.exists():
             sections.append(markdown.read_text().replace(
                 f"### {tag}\n", f"### {part} (`{tag}`, {finished or 'no date'})\n", 1))
     return "\n".join(sections)
 
 
-def newest_density_rows(out_dir, suite):
-    """Each data set's rows from the newest saved density run that has it.
+def newest_rows(out_dir, suite, part):
+    """Each data set's rows from the newest saved run of ``part`` that has it.
 
-    Runs are ordered by their header's ``finished`` time; the density part
-    saves one file per run (``suite_<suite>_density-<data sets>.json``), so a
-    data set re-run later replaces its older rows and keeps the others'.
+    Runs are ordered by their header's ``finished`` time; the density and
+    conditional parts save one file per run (``suite_<suite>_<part>-<data
+    sets>.json``), so a data set re-run later replaces its older rows and keeps
+    the others'.
 
     Returns
     -------
@@ -297,7 +306,7 @@ def newest_density_rows(out_dir, suite):
     """
     newest = {}
     for tag in saved_tags(out_dir, suite):
-        if tag.split("-")[0] != "density":
+        if tag.split("-")[0] != part:
             continue
         saved = json.loads((Path(out_dir) / f"suite_{suite}_{tag}.json").read_text())
         finished = saved.get("finished", "")
@@ -306,7 +315,7 @@ def newest_density_rows(out_dir, suite):
                 newest[name] = (finished, tag, saved.get("code", "unknown"),
                                 saved.get("machine", {}).get("cpu", "unknown CPU"),
                                 [r for r in saved["result"] if r["dataset"] == name])
-    order = list(SUITES[suite]["density"]["datasets"])
+    order = list(SUITES[suite][part]["datasets"])
     return dict(sorted(newest.items(), key=lambda item: (
         order.index(item[0]) if item[0] in order else len(order), item[0])))
 
@@ -314,7 +323,7 @@ def newest_density_rows(out_dir, suite):
 def standing_table(out_dir, suite="full"):
     """Where skjko stands: its test NLL beside every peer's, per data set (markdown).
 
-    One row per data set from :func:`newest_density_rows`: skjko, the best peer,
+    One row per data set from :func:`newest_rows`: skjko, the best peer,
     the toys' true density (the NLL with nothing left to learn), the other
     peers, the blocks kept, skjko's density's mass on 2-D data (–: not
     measured) and skjko's fit seconds, and the run it comes from
@@ -324,7 +333,7 @@ def standing_table(out_dir, suite="full"):
     than it fits.
     Empty when no density run is saved.
     """
-    newest = newest_density_rows(out_dir, suite)
+    newest = newest_rows(out_dir, suite, "density")
     if not newest:
         return ""
     lines = ["| data set | skjko | best peer | true density | other peers | blocks | "
