@@ -76,6 +76,11 @@ def _at_sampled_stages(trace, batch):
     return SampledStageTrace(trace(batch), RK4_STAGE_WEIGHTS)
 
 
+def _at_training_stages(trace, divergence_stages):
+    """``trace`` at every RK4 stage ('all'), or at one drawn per step ('sampled')."""
+    return trace if divergence_stages == "all" else partial(_at_sampled_stages, trace)
+
+
 class _JKOFlowBase(BaseEstimator):
     """What every JKO-flow estimator shares: its parameters and the block-wise fit.
 
@@ -85,6 +90,10 @@ class _JKOFlowBase(BaseEstimator):
     :class:`~skjko.JKOFlowConditionalDensity`. Parameters are documented on
     :class:`JKOFlowDensity`.
     """
+
+    #: What ``divergence_stages='auto'`` means: chosen per estimator on its benchmarks'
+    #: data sets (benchmarks/RESULTS.md).
+    _auto_divergence_stages = "sampled"
 
     _parameter_constraints: dict = {
         "h": [Interval(Real, 0, None, closed="neither")],
@@ -101,7 +110,7 @@ class _JKOFlowBase(BaseEstimator):
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "learning_rate_schedule": [StrOptions(set(LEARNING_RATE_SCHEDULES))],
         "training_divergence": [StrOptions({"hutchinson", "exact"})],
-        "divergence_stages": [StrOptions({"sampled", "all"})],
+        "divergence_stages": [StrOptions({"sampled", "all", "auto"})],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "noise_std": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "early_stopping": [StrOptions({"auto"}), "boolean"],
@@ -125,7 +134,7 @@ class _JKOFlowBase(BaseEstimator):
                  velocity="mlp", alpha_hjb=0.0, hidden_sizes=(128, 128), n_steps="auto",
                  max_iter=1000, batch_size=1000, learning_rate=5e-3,
                  learning_rate_schedule="cosine", training_divergence="hutchinson",
-                 divergence_stages="sampled", weight_decay=0.0,
+                 divergence_stages="auto", weight_decay=0.0,
                  noise_std="auto", early_stopping="auto", validation_fraction=0.1,
                  n_iter_no_change=5, validation_interval=25, n_blocks_no_change=1, n_reparam=0,
                  eta=0.5, n_refine=0, joint_max_iter="auto", whiten=False, warm_start=False,
@@ -196,6 +205,7 @@ class _JKOFlowBase(BaseEstimator):
                                     validated=X_val is not None)
         tol = self._tol(validated=X_val is not None)
         n_steps = self._n_steps()
+        divergence_stages = self._divergence_stages()
         as_tensor = lambda a: None if a is None else torch.tensor(  # noqa: E731
             a, dtype=torch.float32, device=device)
         flow.to(device).blocks.float().requires_grad_(True)  # the input map stays float64
@@ -208,7 +218,7 @@ class _JKOFlowBase(BaseEstimator):
                 transport_cost=self._transport_cost(), alpha_hjb=self.alpha_hjb,
                 weight_decay=self.weight_decay, noise_std=noise_std,
                 schedule=LEARNING_RATE_SCHEDULES[self.learning_rate_schedule],
-                trace=self._training_trace(n_context)),
+                trace=self._training_trace(n_context, divergence_stages)),
             self.verbose, weight=as_tensor(w_train), weight_val=as_tensor(w_val),
             rounds_done=getattr(self, "_rounds_done", None) if continuing else None,
             # Not a parameter: a hook for benchmarks that watch the flow grow (``procedure``).
@@ -228,7 +238,7 @@ class _JKOFlowBase(BaseEstimator):
                         lambda: self._make_velocity(X.shape[1] - n_context, hidden_sizes,
                                                     n_context).to(device),
                         n_steps)
-                joint_max_iter = self._run_rounds(trainer, validated=X_val is not None)
+                joint_max_iter = self._run_rounds(trainer, X_val is not None, divergence_stages)
             except KeyboardInterrupt:
                 warnings.warn(f"fit interrupted: kept the {len(trainer.flow)} finished "
                               "block(s); the model is usable.", UserWarning)
@@ -242,6 +252,7 @@ class _JKOFlowBase(BaseEstimator):
         self.joint_max_iter_ = joint_max_iter
         self.noise_std_ = noise_std
         self.n_steps_ = n_steps
+        self.divergence_stages_ = divergence_stages
         self.early_stopping_ = X_val is not None
         self._split_seed = seed
         self._rounds_done = dict(trainer.rounds_done)
@@ -263,7 +274,7 @@ class _JKOFlowBase(BaseEstimator):
             raise ValueError(f"warm_start=True continues the fitted blocks, but {changed}; "
                              "set warm_start=False to fit a new flow.")
 
-    def _run_rounds(self, trainer, validated):
+    def _run_rounds(self, trainer, validated, divergence_stages):
         """The papers' improvement rounds (reparametrization, then refinement), then the
         joint round; returns the joint round's step budget (0: it did not run)."""
         for _ in range(self.n_reparam):
@@ -274,7 +285,7 @@ class _JKOFlowBase(BaseEstimator):
         if joint_max_iter:
             trainer.train_jointly(joint_max_iter,
                                   JOINT_LEARNING_RATE_FRACTION * self.learning_rate,
-                                  self._joint_trace(trainer.flow))
+                                  self._joint_trace(trainer.flow, divergence_stages))
         return joint_max_iter
 
     def _validation_split(self, U, weight, seed):
@@ -338,18 +349,19 @@ class _JKOFlowBase(BaseEstimator):
         # straight enough for a few RK4 steps, where the endpoint cost let them bend.
         return "path" if self.velocity == "potential" else "endpoint"
 
-    def _training_trace(self, n_context=0):
+    def _training_trace(self, n_context, divergence_stages):
         """The divergence of the training loss, as a function of the batch."""
         # The potential's closed-form trace of −∇²Φ costs less than a probe: it never probes.
         if self.training_divergence == "exact" or self.velocity == "potential":
-            return self._at_training_stages(_exact_trace)
-        return self._at_training_stages(partial(HutchinsonTrace.rademacher, n_context=n_context))
+            return _at_training_stages(_exact_trace, divergence_stages)
+        return _at_training_stages(partial(HutchinsonTrace.rademacher, n_context=n_context),
+                                   divergence_stages)
 
-    def _at_training_stages(self, trace):
-        """``trace`` at every RK4 stage, or at one drawn per step (``divergence_stages``)."""
-        if self.divergence_stages == "all":
-            return trace
-        return partial(_at_sampled_stages, trace)
+    def _divergence_stages(self):
+        """``divergence_stages``, 'auto' resolved for this estimator."""
+        if self.divergence_stages == "auto":
+            return self._auto_divergence_stages
+        return self.divergence_stages
 
     def _joint_max_iter(self, validated, n_blocks):
         """0 without validation rows, which the joint round needs, or blocks; 'auto': a
@@ -360,11 +372,11 @@ class _JKOFlowBase(BaseEstimator):
             return int(AUTO_JOINT_BUDGET * self.max_iter / n_blocks)
         return self.joint_max_iter
 
-    def _joint_trace(self, flow):
+    def _joint_trace(self, flow, divergence_stages):
         """The joint round's divergence: the closed form where every block has one."""
         if all(getattr(block.velocity, "has_closed_form_divergence", False)
                for block in flow.blocks):
-            return self._at_training_stages(_exact_trace)
+            return _at_training_stages(_exact_trace, divergence_stages)
         return None  # the blocks' own training divergence
 
     def _make_velocity(self, n_features, hidden_sizes, n_context=0):
@@ -546,16 +558,19 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         network with at most two hidden layers, else one backward pass per
         feature). Scoring and validation always use the exact trace.
         ``velocity='potential'`` trains on its closed form either way.
-    divergence_stages : {'sampled', 'all'}, default='sampled'
+    divergence_stages : {'auto', 'sampled', 'all'}, default='auto'
         Where in each RK4 step the training loss (blocks and joint round)
         takes its divergence. 'sampled': at one of the step's four stages,
         drawn at random with the stage's RK4 weight and reweighted (the
         steps' draws spread so that they rarely repeat a stage): an unbiased
         estimate of the RK4 sum whose training step costs markedly less, for
         a noisier gradient. 'all': at every stage, as the papers do.
-        Scoring is exact either way. The potential with ``alpha_hjb > 0``
-        takes its HJB residual, and with it the divergence, at every stage
-        regardless.
+        'auto': 'sampled' here, 'all' for
+        :class:`~skjko.JKOFlowConditionalDensity`, whose conditional fits the
+        noisier gradient cost more than its speed gave; resolved into
+        ``divergence_stages_``. Scoring is exact either way. The potential with
+        ``alpha_hjb > 0`` takes its HJB residual, and with it the divergence, at
+        every stage regardless.
     weight_decay : float, default=0.0
         Decoupled (AdamW) weight decay of the velocity network: pulls every
         block towards the identity. 0 is plain Adam.
@@ -680,6 +695,9 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         The W2-ratio threshold growth used (``tol``, or its 'auto' value).
     n_steps_ : int
         RK4 steps per block (``n_steps``, or its 'auto' value).
+    divergence_stages_ : str
+        Where the training divergence was taken in each RK4 step
+        (``divergence_stages``, or its 'auto' value): 'sampled' or 'all'.
     early_stopping_ : bool
         Whether validation rows were held out (``early_stopping``, or its
         'auto' value for this fit's rows).

@@ -296,16 +296,25 @@ def test_sample_rejects_bad_n_samples(fitted):
         fitted.sample(0)
 
 
-@pytest.mark.parametrize("stages, per_step", [("sampled", 1), ("all", 4)])
-def test_divergence_stages_sets_the_divergences_per_rk4_step(monkeypatch, stages, per_step):
-    """'sampled' (the default) probes one stage of each RK4 step in training, 'all' every
-    stage."""
+@pytest.mark.parametrize("conditional, stages, resolved, per_step", [
+    (False, "sampled", "sampled", 1), (False, "all", "all", 4), (False, "auto", "sampled", 1),
+    (True, "auto", "all", 4), (True, "sampled", "sampled", 1)])
+def test_divergence_stages_sets_the_divergences_per_rk4_step(monkeypatch, conditional, stages,
+                                                             resolved, per_step):
+    """'sampled' probes one stage of each RK4 step in training, 'all' every stage; 'auto'
+    (the default) is 'sampled' for the density and 'all' for the conditional density."""
+    from skjko import JKOFlowConditionalDensity
     from skjko.velocity import ProbedMLP
 
     calls, probe = [], ProbedMLP.__call__
     monkeypatch.setattr(ProbedMLP, "__call__",
                         lambda *a, **k: calls.append(1) or probe(*a, **k))
     X = np.random.default_rng(0).normal(size=(60, 2))
-    JKOFlowDensity(hidden_sizes=(8,), n_blocks=1, n_steps=2, max_iter=3, early_stopping=False,
-                   divergence_stages=stages, random_state=0).fit(X)
+    params = dict(hidden_sizes=(8,), n_blocks=1, n_steps=2, max_iter=3, early_stopping=False,
+                  divergence_stages=stages, random_state=0)
+    if conditional:
+        model = JKOFlowConditionalDensity(**params).fit(X[:, :1], X[:, 1])
+    else:
+        model = JKOFlowDensity(**params).fit(X)
+    assert model.divergence_stages_ == resolved
     assert len(calls) == 3 * 2 * per_step

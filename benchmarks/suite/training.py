@@ -34,7 +34,6 @@ import time
 from functools import partial
 
 import torch
-from sklearn.base import clone
 from torch.profiler import ProfilerActivity, profile
 
 from skjko import JKOFlowDensity
@@ -80,8 +79,7 @@ def measure(d, hidden, settings, seed=0):
     X = synthetic(n, d, seed)
     model = JKOFlowDensity(hidden_sizes=hidden, n_blocks=1, max_iter=1, early_stopping=False,
                            device=device, random_state=seed).fit(X)
-    traces = {stages: clone(model).set_params(divergence_stages=stages)._training_trace()
-              for stages in ("all", "sampled")}
+    traces = {stages: model._training_trace(0, stages) for stages in ("all", "sampled")}
     block = model.flow_.blocks[0].float().train().requires_grad_(True)
     rows = torch.as_tensor(input_rows(model, X), dtype=torch.float32, device=device)
     batch, h = rows[:batch_size], 1.0
