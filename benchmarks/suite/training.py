@@ -22,7 +22,11 @@ the 12 plain forward passes of the network on the batch (4 velocity evaluations
 per RK4 step, 3 steps) that the issue on training speed compares an iteration
 with, the matrix-multiply FLOPs of one iteration as torch.profiler counts them
 (``with_flops``), and the rate of ``torch.mm`` on the network's own shapes.
-Run it on an otherwise idle machine:
+The loss, the backward pass, the sampled iteration and the forward passes take turns over
+``ROUNDS`` rounds of ``steps`` calls each, and each figure is the median of its rounds: a
+slow or fast spell of the machine then falls on the iteration and on the passes it is
+compared with alike (measured apart, the passes moved by 10 % between runs). Run it on an
+otherwise idle machine:
 
     python -m benchmarks run --suite full --parts training --out benchmarks/results
 
@@ -30,6 +34,7 @@ The ``device`` setting (default ``"cpu"``) runs it on a GPU instead; times
 there wait for the device (``torch.cuda.synchronize``) before they are read.
 """
 
+import statistics
 import time
 from functools import partial
 
@@ -45,6 +50,8 @@ from .speed import synthetic
 #: RK4 steps x velocity evaluations per step of the default block.
 EVALUATIONS_PER_SOLVE = 3 * 4
 VALIDATION_INTERVAL = JKOFlowDensity().validation_interval
+#: Rounds in which the timed parts take turns (see the module docstring).
+ROUNDS = 5
 
 
 def synchronize(device):
@@ -62,6 +69,16 @@ def _seconds(function, repeats, device=torch.device("cpu")):
         function()
     synchronize(device)
     return (time.perf_counter() - start) / repeats
+
+
+def _seconds_in_turns(functions, repeats, rounds, device=torch.device("cpu")):
+    """Each function's median :func:`_seconds` over ``rounds`` rounds, the functions
+    taking turns within each round."""
+    seconds = {name: [] for name in functions}
+    for _ in range(rounds):
+        for name, function in functions.items():
+            seconds[name].append(_seconds(function, repeats, device))
+    return {name: statistics.median(values) for name, values in seconds.items()}
 
 
 def _mm_rate(batch_size, hidden, repeats, device=torch.device("cpu")):
@@ -112,9 +129,12 @@ def measure(d, hidden, settings, seed=0):
     def seconds(function, repeats=steps):
         return _seconds(function, repeats, device)
 
-    ms = dict(solve=seconds(solve), loss=seconds(loss))
-    ms["backward"] = seconds(backward) - ms["loss"]
-    sampled_ms = 1000 * seconds(partial(backward, "sampled"))
+    turns = _seconds_in_turns(dict(loss=loss, backward=backward,
+                                   sampled=partial(backward, "sampled"),
+                                   forward=forward_passes), steps, ROUNDS, device)
+    ms = dict(solve=seconds(solve), loss=turns["loss"],
+              backward=turns["backward"] - turns["loss"])
+    sampled_ms = 1000 * turns["sampled"]
     backward()  # gradients for the optimizer's timing
     ms["optimizer"] = seconds(step)
     ms["snapshot"] = seconds(snapshot.save)
@@ -123,7 +143,7 @@ def measure(d, hidden, settings, seed=0):
     ms = {part: 1000 * value for part, value in ms.items()}
     iteration = sum(ms[p] for p in ("loss", "backward", "optimizer", "snapshot", "validation"))
     sampled_ms += iteration - ms["loss"] - ms["backward"]  # the same bookkeeping
-    forward_ms = 1000 * seconds(forward_passes)
+    forward_ms = 1000 * turns["forward"]
     with profile(activities=[ProfilerActivity.CPU], with_flops=True) as profiler:
         backward()
     flops = sum(event.flops for event in profiler.key_averages() if event.flops)
@@ -156,7 +176,8 @@ def table(rows):
     lines = ["Milliseconds per training iteration and its parts (float32, 3 RK4 steps, one "
              "Hutchinson probe at every RK4 stage, `divergence_stages='all'`; 'sampled': at "
              "one stage per step, the defaults since 2026-12-04), against 12 plain forward "
-             "passes of the network on the batch; GFLOP/s are the profiler's matrix-multiply "
+             "passes of the network on the batch (loss, backward, sampled and passes: medians of "
+             f"{ROUNDS} rounds taken in turns); GFLOP/s are the profiler's matrix-multiply "
              "FLOPs over loss + backward, beside torch.mm at the network's shape:", "",
              "| d | network | batch | device | threads | iteration | solve only | loss | "
              "backward | optimizer | snapshot | validation | 12 forward passes | "
