@@ -57,6 +57,12 @@ class VelocityMLP(nn.Module):
             return fx
         return torch.cat([fx, fx.new_zeros(fx.shape[0], self.n_context)], dim=1)
 
+    def layers(self):
+        """The network as ``(hidden, last)``: its (Linear, Softplus) pairs in order, then the
+        output Linear; the closed forms below walk it layer by layer."""
+        *pairs, last = list(self.net)
+        return list(zip(pairs[0::2], pairs[1::2])), last
+
     @property
     def has_closed_form_divergence(self) -> bool:
         """True with at most two hidden layers, where the trace needs no Jacobian."""
@@ -88,9 +94,9 @@ class VelocityMLP(nn.Module):
         if not self.has_closed_form_divergence:
             raise ValueError("A closed-form divergence needs at most two hidden layers; use "
                              "skjko.divergence.divergence_exact for deeper networks.")
-        *pairs, last = list(self.net)
+        hidden, last = self.layers()
         h, slopes = x, []
-        for linear, softplus in zip(pairs[0::2], pairs[1::2]):
+        for linear, softplus in hidden:
             pre = linear(h)
             slopes.append(_softplus_slope(pre, softplus))
             h = softplus(pre)
@@ -99,10 +105,10 @@ class VelocityMLP(nn.Module):
             return fx, torch.diagonal(last.weight).sum().expand(x.shape[0])
         # Only the moving columns enter the trace: the context's rows of ∂f/∂x are zero.
         # M = W_1 W_L, (width_1, width_L)
-        ends = targets(pairs[0].weight, self.n_context) @ last.weight
+        ends = targets(hidden[0][0].weight, self.n_context) @ last.weight
         if len(slopes) == 1:
             return fx, slopes[0] @ torch.diagonal(ends)
-        middle = pairs[2].weight * ends.T  # W_2 ∘ Mᵀ, (width_2, width_1)
+        middle = hidden[1][0].weight * ends.T  # W_2 ∘ Mᵀ, (width_2, width_1)
         return fx, ((slopes[1] @ middle) * slopes[0]).sum(dim=1)
 
     def probed_divergence(self, probe: torch.Tensor) -> "ProbedMLP":
@@ -142,9 +148,8 @@ class ProbedMLP:
     """
 
     def __init__(self, mlp: VelocityMLP, probe: torch.Tensor):
-        *pairs, self.last = list(mlp.net)
         self.mlp = mlp
-        self.hidden = list(zip(pairs[0::2], pairs[1::2]))
+        self.hidden, self.last = mlp.layers()
         # probeᵀ W_L, (n, width_L): the product's end, met by each stage's tangent.
         self.end = targets(probe, mlp.n_context) @ self.last.weight
         # W_1 probe, (n, width_1): the product's start (the probe itself for a linear field).
