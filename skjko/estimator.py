@@ -17,6 +17,7 @@ from sklearn.utils.validation import (_check_sample_weight, check_array, check_i
                                       validate_data)
 
 from ._device import resolve_device
+from ._denormals import flushed_denormals
 from ._threads import resolve_n_threads, torch_threads
 from .divergence import ExactTrace, HutchinsonTrace, SampledStageTrace
 from .flow import BlockFlow, targets
@@ -227,7 +228,8 @@ class _JKOFlowBase(BaseEstimator):
         joint_max_iter = 0  # unless the rounds get to run
         cuda_devices = [device] if device.type == "cuda" else []
         n_threads = resolve_n_threads(self.n_threads)
-        with torch.random.fork_rng(devices=cuda_devices), torch_threads(n_threads):
+        with torch.random.fork_rng(devices=cuda_devices), torch_threads(n_threads), \
+                flushed_denormals():
             # Offset by the rounds so far: a warm-started fit draws fresh batches and probes.
             torch.manual_seed(seed + len(history))
             try:

@@ -30,6 +30,11 @@ otherwise idle machine:
 
     python -m benchmarks run --suite full --parts training --out benchmarks/results
 
+Like ``fit``, everything is timed with float32 denormals flushed to zero
+(``skjko._denormals``). The network is the fit's first one, barely trained: a
+trained block meets more denormals, and its passes and iterations gain more from
+the flush (the journal's "Denormals").
+
 The ``device`` setting (default ``"cpu"``) runs it on a GPU instead; times
 there wait for the device (``torch.cuda.synchronize``) before they are read.
 """
@@ -42,6 +47,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from skjko import JKOFlowDensity
+from skjko._denormals import flushed_denormals
 from skjko.jko import ValidationData, WeightSnapshot, jko_loss
 
 from ..common import input_rows
@@ -163,8 +169,9 @@ def measure(d, hidden, settings, seed=0):
 
 def run(settings, data_dir=None):
     """Every (d, network) of the settings; one row each."""
-    return [measure(d, tuple(hidden), settings)
-            for hidden in settings["networks"] for d in settings["dims"]]
+    with flushed_denormals():  # as fit trains
+        return [measure(d, tuple(hidden), settings)
+                for hidden in settings["networks"] for d in settings["dims"]]
 
 
 def _or_dash(row, key, digits):
