@@ -8,11 +8,23 @@ a MINIBOONE block trained for 1000 steps took 19.2 ms, 8.3 ms with denormals flu
 (``benchmarks/JOURNAL.md``, "Denormals"). Flushed, such a value becomes 0, which
 changes no sum it enters by more than float32 rounds away. Scoring runs in float64,
 whose denormals (under 2.2e-308) do not occur in practice, and is left as it is.
+
+The setting is per thread (the CPU's control register), and torch's OpenMP threads
+keep the one they started with; the calling thread then waits for them at every
+parallel operation, so they are flushed too, through the OpenMP runtime torch loaded.
 """
 
+import ctypes
+import glob
+import os
+import threading
 from contextlib import contextmanager
+from functools import lru_cache
 
 import torch
+
+#: ``void (*)(void *)``: what ``GOMP_parallel`` runs on every thread of the team.
+_TEAM_TASK = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 
 
 def flushing_denormals() -> bool:
@@ -21,18 +33,54 @@ def flushing_denormals() -> bool:
     return bool(tiny * 1e-10 == 0)
 
 
+@lru_cache(maxsize=None)
+def _openmp_parallel():
+    """``GOMP_parallel`` of the OpenMP runtime torch's CPU library is linked with, or None.
+
+    Looked up through ``libtorch_cpu`` itself, which finds the runtime it loaded (other
+    packages may load their own copy, with threads of its own). GCC's libgomp, LLVM's
+    libomp and Intel's libiomp5 all provide the symbol; None elsewhere.
+    """
+    for path in sorted(glob.glob(os.path.join(os.path.dirname(torch.__file__), "lib",
+                                              "libtorch_cpu.*"))):
+        try:
+            parallel = ctypes.CDLL(path).GOMP_parallel
+        except (OSError, AttributeError):
+            continue
+        parallel.argtypes = [_TEAM_TASK, ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint]
+        parallel.restype = None
+        return parallel
+    return None
+
+
+def on_every_thread(function):
+    """Call ``function()`` on each thread of the caller's OpenMP team, the caller included
+    (as many as ``torch.get_num_threads()``); on the caller alone where no OpenMP runtime
+    is found."""
+    parallel = _openmp_parallel()
+    if parallel is None:
+        function()
+        return
+    task = _TEAM_TASK(lambda _: function())
+    parallel(task, None, 0, 0)  # 0 threads: the team torch's thread count sets
+
+
 @contextmanager
 def flushed_denormals():
-    """Run the block with denormals flushed to zero (``torch.set_flush_denormal``).
+    """Run the block with denormals flushed to zero (``torch.set_flush_denormal``) on
+    the calling thread and torch's OpenMP threads; each thread's previous setting is
+    restored after. Where the CPU cannot flush, nothing changes."""
+    previous = {}
 
-    The setting is the calling thread's, the one that drives training; torch's
-    other threads keep theirs (flushing there too measured no faster). The
-    previous setting is restored after. Where the CPU cannot flush, nothing
-    changes.
-    """
-    previous = flushing_denormals()
-    torch.set_flush_denormal(True)
+    def flush():
+        previous[threading.get_ident()] = flushing_denormals()
+        torch.set_flush_denormal(True)
+
+    def restore():
+        torch.set_flush_denormal(previous.get(threading.get_ident(), False))
+
+    on_every_thread(flush)
     try:
         yield
     finally:
-        torch.set_flush_denormal(previous)
+        on_every_thread(restore)

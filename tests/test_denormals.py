@@ -1,11 +1,13 @@
 """Denormals flushed to zero while a flow trains, the caller's setting restored after."""
 
+import sys
+
 import numpy as np
 import pytest
 import torch
 
-from skjko import JKOFlowDensity, jko
-from skjko._denormals import flushed_denormals, flushing_denormals
+from skjko import JKOFlowDensity, _denormals, jko
+from skjko._denormals import flushed_denormals, flushing_denormals, on_every_thread
 
 TINY = dict(hidden_sizes=(8,), n_blocks=1, max_iter=5, random_state=0, device="cpu")
 X = np.random.default_rng(0).normal(size=(200, 2))
@@ -16,9 +18,19 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(params=[False, True], ids=["caller keeps denormals", "caller flushes"])
 def callers_setting(request):
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)  # a team of OpenMP threads beside the caller
+    on_every_thread(lambda: torch.set_flush_denormal(False))
     torch.set_flush_denormal(request.param)
     yield request.param
-    torch.set_flush_denormal(False)
+    on_every_thread(lambda: torch.set_flush_denormal(False))
+    torch.set_num_threads(previous)
+
+
+def denormals_left(n=1_000_000):
+    """How many of n products in the denormal range survive an elementwise product that
+    torch splits over its threads."""
+    return int((torch.full((n,), 1e-30) * 1e-10 != 0).sum())
 
 
 def test_the_probe_reads_the_setting():
@@ -30,10 +42,26 @@ def test_the_probe_reads_the_setting():
     assert 0 < (torch.tensor(1e-30, dtype=torch.float32) * 1e-10).item() < 1.2e-38
 
 
-def test_the_block_flushes_and_restores(callers_setting):
+def test_the_block_flushes_on_every_thread_and_restores(callers_setting):
+    before = denormals_left()
+    assert 0 < before < 1_000_000 if callers_setting else before == 1_000_000
     with flushed_denormals():
         assert flushing_denormals()
-        assert (torch.full((3,), 1e-30) * 1e-10 == 0).all()
+        assert denormals_left() == 0  # torch's other thread flushes too
+    assert flushing_denormals() == callers_setting
+    assert denormals_left() == before  # and each thread is back to its own setting
+
+
+@pytest.mark.skipif(not (sys.platform.startswith("linux") and torch.backends.openmp.is_available()),
+                    reason="torch without OpenMP, or not on Linux")
+def test_torchs_openmp_runtime_is_found():
+    assert _denormals._openmp_parallel() is not None
+
+
+def test_without_an_openmp_runtime_the_caller_alone_flushes(monkeypatch, callers_setting):
+    monkeypatch.setattr(_denormals, "_openmp_parallel", lambda: None)
+    with flushed_denormals():
+        assert flushing_denormals()
     assert flushing_denormals() == callers_setting
 
 
@@ -46,7 +74,8 @@ def test_the_setting_is_restored_when_the_block_raises(callers_setting):
 def test_training_flushes_and_the_fit_restores(monkeypatch, callers_setting):
     seen, train_block = [], jko.train_block
     monkeypatch.setattr(jko, "train_block", lambda *a, **k: seen.append(
-        flushing_denormals()) or train_block(*a, **k))
+        (flushing_denormals(), denormals_left())) or train_block(*a, **k))
+    before = denormals_left()
     JKOFlowDensity(**TINY).fit(X)
-    assert seen == [True]
-    assert flushing_denormals() == callers_setting
+    assert seen == [(True, 0)]
+    assert flushing_denormals() == callers_setting and denormals_left() == before
