@@ -178,8 +178,9 @@ SUITES = {
                      jko=dict(_FIXED_WORK, hidden_sizes=(128, 128), n_blocks=2,
                               max_iter=50)),
         threads=dict(dims=(2, 43), busy=(0, 1, 2), steps=40),
+        # Blocks one step and a thousand steps from their initialization (denormals).
         training=dict(dims=(2, 16, 43, 64), networks=((128, 128), (64, 64), (256, 256)),
-                      n_rows=5000, batch_size=1000, steps=20),
+                      n_rows=5000, batch_size=1000, steps=20, fit_iters=(1, 1000)),
         # The defaults on a GPU (the device tool's machine), MINIBOONE and the slowest toy.
         device=dict(device="cuda", datasets=("miniboone", "rings"), n_toy=20000,
                     score_chunks=(10_000, 100_000), cpu_rows=2000, jko={},

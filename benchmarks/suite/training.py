@@ -1,9 +1,10 @@
 """Training speed: one JKO iteration and its parts, against plain forward passes and torch.mm.
 
-For each data dimension d and network, one block of the default velocity is
-built on synthetic rows (``speed.synthetic``) through a fitted input map, and
-``steps`` training iterations of ``train_block``'s loop are timed part by part
-(float32, batch ``batch_size``, the default 3 RK4 steps):
+For each data dimension d, network and count in ``fit_iters`` (default ``(1,)``), one
+block of the default velocity is trained that many steps on synthetic rows
+(``speed.synthetic``) through a fitted input map, and ``steps`` training iterations of
+``train_block``'s loop are timed part by part (float32, batch ``batch_size``, the default
+3 RK4 steps):
 
 * ``solve``: the block's forward solve alone, no divergence, no graph;
 * ``loss``: the JKO loss: the solve with the Hutchinson divergence and its graph, at every
@@ -31,9 +32,9 @@ otherwise idle machine:
     python -m benchmarks run --suite full --parts training --out benchmarks/results
 
 Like ``fit``, everything is timed with float32 denormals flushed to zero
-(``skjko._denormals``). The network is the fit's first one, barely trained: a
-trained block meets more denormals, and its passes and iterations gain more from
-the flush (the journal's "Denormals").
+(``skjko._denormals``). A block one step from its initialization and one trained a
+thousand steps cost differently: training makes inactive units, and with them the
+denormals the flush removes (the journal's "Denormals").
 
 The ``device`` setting (default ``"cpu"``) runs it on a GPU instead; times
 there wait for the device (``torch.cuda.synchronize``) before they are read.
@@ -95,13 +96,15 @@ def _mm_rate(batch_size, hidden, repeats, device=torch.device("cpu")):
     return 2 * batch_size * hidden[0] * hidden[-1] / seconds / 1e9
 
 
-def measure(d, hidden, settings, seed=0):
-    """Milliseconds per part of one training iteration at dimension ``d``; one result row."""
+def measure(d, hidden, settings, fit_iter=1, seed=0):
+    """Milliseconds per part of one training iteration at dimension ``d`` of a block
+    trained ``fit_iter`` steps; one result row."""
     n, batch_size, steps = settings["n_rows"], settings["batch_size"], settings["steps"]
     device = torch.device(settings.get("device", "cpu"))
     X = synthetic(n, d, seed)
-    model = JKOFlowDensity(hidden_sizes=hidden, n_blocks=1, max_iter=1, early_stopping=False,
-                           device=device, random_state=seed).fit(X)
+    model = JKOFlowDensity(hidden_sizes=hidden, n_blocks=1, max_iter=fit_iter,
+                           joint_max_iter=0, early_stopping=False, device=device,
+                           random_state=seed).fit(X)
     traces = {stages: model._training_trace(0, stages) for stages in ("all", "sampled")}
     block = model.flow_.blocks[0].float().train().requires_grad_(True)
     rows = torch.as_tensor(input_rows(model, X), dtype=torch.float32, device=device)
@@ -153,7 +156,8 @@ def measure(d, hidden, settings, seed=0):
     with profile(activities=[ProfilerActivity.CPU], with_flops=True) as profiler:
         backward()
     flops = sum(event.flops for event in profiler.key_averages() if event.flops)
-    row = dict(d=d, hidden=list(hidden), batch_size=batch_size, device=str(device),
+    row = dict(d=d, hidden=list(hidden), fit_iter=fit_iter, batch_size=batch_size,
+               device=str(device),
                threads=torch.get_num_threads(),
                iteration_ms=iteration, **{f"{p}_ms": v for p, v in ms.items()},
                forward_passes_ms=forward_ms, iteration_over_forward=iteration / forward_ms,
@@ -162,7 +166,7 @@ def measure(d, hidden, settings, seed=0):
                gflop_per_iteration=flops / 1e9,
                gflops=flops / 1e9 / ((ms["loss"] + ms["backward"]) / 1000),
                mm_gflops=_mm_rate(batch_size, hidden, steps, device))
-    print(f"  training d={d} hidden={hidden}: " + ", ".join(
+    print(f"  training d={d} hidden={hidden} fit_iter={fit_iter}: " + ", ".join(
         f"{k} {v:.3g}" for k, v in row.items() if isinstance(v, float)), flush=True)
     return row
 
@@ -170,7 +174,8 @@ def measure(d, hidden, settings, seed=0):
 def run(settings, data_dir=None):
     """Every (d, network) of the settings; one row each."""
     with flushed_denormals():  # as fit trains
-        return [measure(d, tuple(hidden), settings)
+        return [measure(d, tuple(hidden), settings, fit_iter)
+                for fit_iter in settings.get("fit_iters", (1,))
                 for hidden in settings["networks"] for d in settings["dims"]]
 
 
@@ -180,18 +185,21 @@ def _or_dash(row, key, digits):
 
 
 def table(rows):
-    lines = ["Milliseconds per training iteration and its parts (float32, 3 RK4 steps, one "
+    lines = ["Milliseconds per training iteration and its parts (float32, denormals flushed "
+             "to zero as in fit since 2026-12-05, 3 RK4 steps, one "
              "Hutchinson probe at every RK4 stage, `divergence_stages='all'`; 'sampled': at "
              "one stage per step, the defaults since 2026-12-04), against 12 plain forward "
              "passes of the network on the batch (loss, backward, sampled and passes: medians of "
              f"{ROUNDS} rounds taken in turns); GFLOP/s are the profiler's matrix-multiply "
              "FLOPs over loss + backward, beside torch.mm at the network's shape:", "",
-             "| d | network | batch | device | threads | iteration | solve only | loss | "
+             "| d | network | trained steps | batch | device | threads | iteration | "
+             "solve only | loss | "
              "backward | optimizer | snapshot | validation | 12 forward passes | "
              "iteration / 12 passes | iteration, sampled | sampled / 12 passes | "
              "GFLOP per iteration | GFLOP/s | torch.mm GFLOP/s |",
-             "|" + "---|" * 19]
-    lines += [f"| {r['d']} | {tuple(r['hidden'])} | {r['batch_size']} | "
+             "|" + "---|" * 20]
+    lines += [f"| {r['d']} | {tuple(r['hidden'])} | {r.get('fit_iter', 1)} | "
+              f"{r['batch_size']} | "
               f"{r.get('device', 'cpu')} | {r['threads']} | "
               f"{r['iteration_ms']:.1f} | {r['solve_ms']:.1f} | {r['loss_ms']:.1f} | "
               f"{r['backward_ms']:.1f} | {r['optimizer_ms']:.2f} | {r['snapshot_ms']:.2f} | "
