@@ -172,7 +172,7 @@ def measure(d, hidden, settings, fit_iter=1, seed=0):
 
 
 def run(settings, data_dir=None):
-    """Every (d, network) of the settings; one row each."""
+    """Every (trained steps, network, d) of the settings; one row each."""
     with flushed_denormals():  # as fit trains
         return [measure(d, tuple(hidden), settings, fit_iter)
                 for fit_iter in settings.get("fit_iters", (1,))
