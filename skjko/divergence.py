@@ -5,12 +5,13 @@ network once per point. With ``create_graph=False`` (scoring) both outputs are
 detached and no autograd graph survives the call.
 
 An ODE block takes one of the trace objects below, or any callable
-``trace(velocity, x, t)``, and evaluates it at every stage of its augmented
-dynamics. A trace may also prepare itself once per solve: ``for_solve(velocity, x)``
-(``x`` its start) returns the ``(x, t) -> (f(x), div f(x))`` the solve then calls
-(:func:`divergence_along_solve`). They keep the graph for differentiation
-exactly when grad mode is on (as zuko does), so training differentiates through
-the divergence and scoring under ``torch.no_grad()`` builds no graph.
+``trace(velocity, x, t)``, and evaluates it at every stage of its RK4 steps,
+summing the divergence beside the motion. A trace may also prepare itself once
+per solve: ``for_solve(velocity, x)`` (``x`` its start) returns the
+``(x, t) -> (f(x), div f(x))`` the solve then calls (:func:`divergence_along_solve`).
+They keep the graph for differentiation exactly when grad mode is on (as zuko
+does), so training differentiates through the divergence and scoring under
+``torch.no_grad()`` builds no graph.
 """
 
 from functools import partial
@@ -149,7 +150,7 @@ class SampledStageTrace:
     -----
     The object counts its calls: the solver must evaluate the dynamics
     ``len(stage_weights)`` times per step, in stage order, as a block's solve
-    (:func:`skjko.ode_block.rk4_step`) does, from the first stage of a solve on. Use a fresh
+    (:func:`skjko.ode_block.rk4_path_step`) does, from the first stage of a solve on. Use a fresh
     one per minibatch, as with a Hutchinson probe. The draws come from torch's
     global generator, so a seeded fit repeats them.
     """

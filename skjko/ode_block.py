@@ -10,54 +10,36 @@ from .divergence import ExactTrace, divergence_along_solve
 
 INTEGRANDS = ("kinetic", "hjb")
 _ONE_THIRD, _TWO_THIRDS = 1 / 3, 2 / 3
-#: The weights of the four stages of an RK4 step (the 3/8 rule of :func:`rk4_step`), in the
+#: The weights of the four stages of an RK4 step (the 3/8 rule of :func:`rk4_path_step`), in the
 #: order it evaluates them.
 RK4_STAGE_WEIGHTS = (1 / 8, 3 / 8, 3 / 8, 1 / 8)
 
 
-class _AugmentedDynamics(nn.Module):
-    """Right-hand side of the augmented state (x, ∫div f, ...): (f(x, t), div f(x, t), ...).
+class _PathRates:
+    """The field of a solve with the rates of its path integrals: ``(x, t) -> (f, rates)``.
 
-    The state is one flat vector, x's n·d entries then one n-vector per
-    integral, so that an RK4 step updates all of it with a few element-wise
-    operations (torchdiffeq packs tuple states the same way). ``divergence``,
-    ``(x, t) -> (f(x, t), div f(x, t))``, is a trace prepared for this solve (see
+    ``rates`` holds one (n,) tensor per integral, ∫div f first, then one per name in
+    ``integrands``. None of them feeds back into the motion, so the solve moves x
+    alone and sums each integral with its RK4 stage weights beside it
+    (:func:`rk4_path_step`). ``divergence``, ``(x, t) -> (f(x, t), div f(x, t))``, is
+    a trace prepared for this solve (see
     :func:`skjko.divergence.divergence_along_solve`); the HJB residual comes with
     the potential's own closed-form divergence.
     """
 
-    def __init__(self, velocity, divergence, integrands, x_shape):
-        super().__init__()
+    def __init__(self, velocity, divergence, integrands):
         self.velocity = velocity
         self.divergence = divergence
         self.integrands = integrands
-        self.x_shape = tuple(x_shape)
 
-    def pack(self, x):
-        """The initial state: x, and every integral at 0."""
-        zeros = x.new_zeros(x.shape[0] * (1 + len(self.integrands)))
-        return torch.cat([x.reshape(-1), zeros])
-
-    def positions(self, state):
-        """x from a state: the view every stage's velocity takes."""
-        n_rows, n_features = self.x_shape
-        return state[:n_rows * n_features].view(n_rows, n_features)
-
-    def unpack(self, state):
-        """(x, ∫div f, *integrals) from a state."""
-        n_rows, n_features = self.x_shape
-        return (self.positions(state),
-                *state[n_rows * n_features:].view(1 + len(self.integrands), n_rows))
-
-    def forward(self, state, t):
-        x = self.positions(state)
+    def __call__(self, x, t):
         hjb = None
         if "hjb" in self.integrands:
             fx, div, hjb = self.velocity.velocity_divergence_hjb(x, t)
         else:
             fx, div = self.divergence(x, t)
         extra = {"kinetic": lambda: (fx * fx).sum(dim=1), "hjb": lambda: hjb}
-        return torch.cat([fx.reshape(-1), div, *(extra[name]() for name in self.integrands)])
+        return fx, (div, *(extra[name]() for name in self.integrands))
 
 
 class ODEBlock(nn.Module):
@@ -105,12 +87,12 @@ class ODEBlock(nn.Module):
         return (ODEBlock(copy.deepcopy(self.velocity), self.n_steps, (t0, middle), h),
                 ODEBlock(copy.deepcopy(self.velocity), self.n_steps, (middle, t1), h))
 
-    def _solve(self, dynamics, state):
-        """``n_steps`` RK4 steps of d state/dt = dynamics(state, t) over ``t_span``."""
+    def _solve(self, velocity, x):
+        """``n_steps`` RK4 steps of dx/dt = velocity(x, t) over ``t_span``."""
         grid = self.time_grid()
         for t0, t1 in zip(grid[:-1], grid[1:]):
-            state = rk4_step(dynamics, t0, t1, state)
-        return state
+            x = rk4_step(velocity, t0, t1, x)
+        return x
 
     def forward(self, x: torch.Tensor, trace=ExactTrace()):
         """Push ``x`` through the block.
@@ -164,10 +146,14 @@ class ODEBlock(nn.Module):
         if "hjb" in integrands and not hasattr(self.velocity, "velocity_divergence_hjb"):
             raise ValueError("The HJB residual needs a potential velocity (PotentialVelocity).")
         integrands = tuple(integrands)
-        dynamics = _AugmentedDynamics(self.velocity, divergence_along_solve(trace, self.velocity, x),
-                                      integrands, x.shape)
-        y, int_div, *integrals = dynamics.unpack(self._solve(dynamics, dynamics.pack(x)))
-        return y, int_div, dict(zip(integrands, integrals))
+        field = _PathRates(self.velocity, divergence_along_solve(trace, self.velocity, x),
+                           integrands)
+        integrals = (x.new_zeros(x.shape[0]),) * (1 + len(integrands))
+        grid = self.time_grid()
+        for t0, t1 in zip(grid[:-1], grid[1:]):
+            x, integrals = rk4_path_step(field, t0, t1, x, integrals)
+        int_div, *others = integrals
+        return x, int_div, dict(zip(integrands, others))
 
     def inverse(self, y: torch.Tensor, tolerance: float = None) -> torch.Tensor:
         """Invert the block's discrete map: T⁻¹(y), shape (n, d) to (n, d).
@@ -197,17 +183,36 @@ def rk4_step(velocity, t0: float, t1: float, x):
     """One RK4 step of dx/dt = velocity(x, t) from t0 to t1: the one RK4 step of skjko.
 
     The 3/8 rule (torchdiffeq's "rk4"). A block's solve takes ``n_steps`` of these
-    (on the augmented state when it integrates the divergence, evaluating the four
-    stages in order), and its inverse undoes them one at a time, evaluating a step
-    about a dozen times. Each update is a chain of ``add(…, alpha=…)``: one pass over
-    the state per term, where products by the step size would each take another.
+    (:func:`rk4_path_step` when it also integrates the divergence), and its inverse
+    undoes them one at a time, evaluating a step about a dozen times.
+    """
+    return rk4_path_step(lambda x, t: (velocity(x, t), ()), t0, t1, x, ())[0]
+
+
+def rk4_path_step(field, t0: float, t1: float, x, integrals):
+    """One RK4 step of x under ``field(x, t) -> (dx/dt, rates)``, each rate's integral beside it.
+
+    The rates (one (n,) tensor per entry of ``integrals``) do not feed back into
+    the motion, so RK4 adds each integral its quadrature, ``dt · Σ_s w_s rate_s``
+    over the four stages, evaluated in order. Each update is a chain of
+    ``add(…, alpha=…)``: one pass over the tensor per term, where products by the
+    step size would each take another.
+
+    Returns
+    -------
+    x : Tensor of shape (n, d)
+    integrals : tuple of Tensor of shape (n,)
     """
     dt = t1 - t0
-    k1 = velocity(x, t0)
-    k2 = velocity(x.add(k1, alpha=dt * _ONE_THIRD), t0 + dt * _ONE_THIRD)
-    k3 = velocity(x.add(k2, alpha=dt).add_(k1, alpha=-dt * _ONE_THIRD), t0 + dt * _TWO_THIRDS)
-    k4 = velocity(x.add(k1, alpha=dt).sub_(k2, alpha=dt).add_(k3, alpha=dt), t1)
-    return x.add(k1 + k4, alpha=dt * 0.125).add_(k2 + k3, alpha=dt * 0.375)
+    k1, r1 = field(x, t0)
+    k2, r2 = field(x.add(k1, alpha=dt * _ONE_THIRD), t0 + dt * _ONE_THIRD)
+    k3, r3 = field(x.add(k2, alpha=dt).add_(k1, alpha=-dt * _ONE_THIRD), t0 + dt * _TWO_THIRDS)
+    k4, r4 = field(x.add(k1, alpha=dt).sub_(k2, alpha=dt).add_(k3, alpha=dt), t1)
+
+    def update(y, s1, s2, s3, s4):  # the 3/8 rule's weights (1, 3, 3, 1) / 8
+        return y.add(s1 + s4, alpha=dt * 0.125).add_(s2 + s3, alpha=dt * 0.375)
+
+    return update(x, k1, k2, k3, k4), tuple(map(update, integrals, r1, r2, r3, r4))
 
 
 def _row_jacobians(step, x):
