@@ -1,5 +1,7 @@
 """n_threads: how many CPU threads torch uses while a flow trains."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -57,3 +59,14 @@ def test_idle_cpus_reads_a_plausible_count():
 def test_bad_thread_counts_are_refused(n_threads):
     with pytest.raises(ValueError, match="n_threads"):
         JKOFlowDensity(**TINY, n_threads=n_threads).fit(X)
+
+
+def test_the_suite_runs_one_more_xdist_worker_than_cpus(request, monkeypatch):
+    """tests/conftest.py: ``-n auto`` starts a worker per usable CPU and one more, unless
+    ``PYTEST_XDIST_AUTO_NUM_WORKERS`` says otherwise."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    workers = request.config.hook.pytest_xdist_auto_num_workers
+    monkeypatch.delenv("PYTEST_XDIST_AUTO_NUM_WORKERS", raising=False)
+    assert workers(config=request.config) == cpus + 1
+    monkeypatch.setenv("PYTEST_XDIST_AUTO_NUM_WORKERS", "5")
+    assert workers(config=request.config) == 5
