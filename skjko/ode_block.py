@@ -87,12 +87,13 @@ class ODEBlock(nn.Module):
         return (ODEBlock(copy.deepcopy(self.velocity), self.n_steps, (t0, middle), h),
                 ODEBlock(copy.deepcopy(self.velocity), self.n_steps, (middle, t1), h))
 
-    def _solve(self, velocity, x):
-        """``n_steps`` RK4 steps of dx/dt = velocity(x, t) over ``t_span``."""
+    def _solve(self, field, x, integrals=()):
+        """``n_steps`` RK4 steps over ``t_span`` of x under ``field(x, t) -> (dx/dt, rates)``,
+        each rate's integral beside it (:func:`rk4_path_step`); returns ``(x, integrals)``."""
         grid = self.time_grid()
         for t0, t1 in zip(grid[:-1], grid[1:]):
-            x = rk4_step(velocity, t0, t1, x)
-        return x
+            x, integrals = rk4_path_step(field, t0, t1, x, integrals)
+        return x, integrals
 
     def forward(self, x: torch.Tensor, trace=ExactTrace()):
         """Push ``x`` through the block.
@@ -115,7 +116,7 @@ class ODEBlock(nn.Module):
             ∫ div f(x(t)) dt = log |det ∂T/∂x|; None when ``trace`` is None.
         """
         if trace is None:
-            return self._solve(self.velocity, x), None
+            return self._solve(_motion_only(self.velocity), x)[0], None
         y, int_div, _ = self.path_integrals(x, trace)
         return y, int_div
 
@@ -148,12 +149,9 @@ class ODEBlock(nn.Module):
         integrands = tuple(integrands)
         field = _PathRates(self.velocity, divergence_along_solve(trace, self.velocity, x),
                            integrands)
-        integrals = (x.new_zeros(x.shape[0]),) * (1 + len(integrands))
-        grid = self.time_grid()
-        for t0, t1 in zip(grid[:-1], grid[1:]):
-            x, integrals = rk4_path_step(field, t0, t1, x, integrals)
-        int_div, *others = integrals
-        return x, int_div, dict(zip(integrands, others))
+        y, (int_div, *integrals) = self._solve(
+            field, x, (x.new_zeros(x.shape[0]),) * (1 + len(integrands)))
+        return y, int_div, dict(zip(integrands, integrals))
 
     def inverse(self, y: torch.Tensor, tolerance: float = None) -> torch.Tensor:
         """Invert the block's discrete map: T⁻¹(y), shape (n, d) to (n, d).
@@ -186,7 +184,12 @@ def rk4_step(velocity, t0: float, t1: float, x):
     (:func:`rk4_path_step` when it also integrates the divergence), and its inverse
     undoes them one at a time, evaluating a step about a dozen times.
     """
-    return rk4_path_step(lambda x, t: (velocity(x, t), ()), t0, t1, x, ())[0]
+    return rk4_path_step(_motion_only(velocity), t0, t1, x, ())[0]
+
+
+def _motion_only(velocity):
+    """``velocity`` as a field with no path integrals: ``(x, t) -> (velocity(x, t), ())``."""
+    return lambda x, t: (velocity(x, t), ())
 
 
 def rk4_path_step(field, t0: float, t1: float, x, integrals):
