@@ -20,8 +20,8 @@ def pytest_xdist_auto_num_workers(config):
     Some tests wait on interpreters they start (README blocks, examples) and the test
     files do not split evenly, so one worker per CPU leaves a CPU idle part of the
     time; on a machine shared with busy processes, one more worker also holds the
-    suite's share of the CPUs (benchmarks/JOURNAL.md, "The test suite with one more
-    worker"). ``PYTEST_XDIST_AUTO_NUM_WORKERS`` still overrides it.
+    suite's share of the CPUs (benchmarks/JOURNAL.md, "One more test worker than
+    CPUs"). ``PYTEST_XDIST_AUTO_NUM_WORKERS`` still overrides it.
     """
     if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
         return None  # pytest-xdist's own hook reads it
