@@ -738,9 +738,10 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
     -----
     ``fit`` trains in float32 with denormal floats flushed to zero on the
     calling thread and torch's OpenMP threads (``torch.set_flush_denormal``);
-    each thread's setting is restored afterwards. A trained network's inactive units make such values,
-    and on x86 each costs a slow microcode path. Scoring, ``transform`` and
-    ``sample`` run in float64 and are left as they are.
+    each thread's setting is restored afterwards. A trained network's inactive
+    units make such values, and on x86 each costs a slow microcode path.
+    Scoring, ``transform`` and ``sample`` run in float64 and are left as they
+    are.
 
     Examples
     --------

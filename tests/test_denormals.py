@@ -52,8 +52,9 @@ def test_the_block_flushes_on_every_thread_and_restores(callers_setting):
     assert denormals_left() == before  # and each thread is back to its own setting
 
 
-@pytest.mark.skipif(not (sys.platform.startswith("linux") and torch.backends.openmp.is_available()),
-                    reason="torch without OpenMP, or not on Linux")
+@pytest.mark.skipif(
+    not (sys.platform.startswith("linux") and torch.backends.openmp.is_available()),
+    reason="torch without OpenMP, or not on Linux")
 def test_torchs_openmp_runtime_is_found():
     assert _denormals._openmp_parallel() is not None
 
