@@ -3,8 +3,8 @@
 One entry point for every measurement. ``--parts`` defaults to the suite's parts
 (``PARTS``: density, conditional, anomaly, speed, training, memory, scaling,
 threads); the studies (``STUDIES``: defaults, small_data, parallel, divergence,
-velocity, procedure) run when named. Every part's settings for each suite are
-in ``benchmarks/suite/config.py``:
+velocity, procedure, device, older_code) run when named. Every part's settings for
+each suite are in ``benchmarks/suite/config.py``:
 
 * ``--datasets`` narrows every named part that has data sets; the result then
   gets a file of its own (``suite_<suite>_<part>-<data sets>``);

@@ -13,7 +13,7 @@ PARTS = ("density", "conditional", "anomaly", "speed", "training", "memory", "sc
 #: Studies: parts that answer one question (which defaults, which velocity, ...), run only
 #: when ``--parts`` names them.
 STUDIES = ("defaults", "small_data", "parallel", "divergence", "velocity", "procedure",
-           "device")
+           "device", "older_code")
 ALL_PARTS = PARTS + STUDIES
 
 # skjko settings used wherever a part does not run the defaults. ``tol=0`` and
@@ -96,6 +96,7 @@ SUITES = {
                       candidates=(dict(_SMALL, hidden_sizes=(16,), max_iter=10, n_blocks=1),)),
         small_data=dict(datasets=("pima",), sizes=(50,), n_toy=5000,
                         jko=dict(_SMALL, hidden_sizes=(16,), max_iter=10, n_blocks=1)),
+        older_code=dict(revision="f4fd986", steps=(2, 6), rounds=1, threads=(1,)),
         parallel=dict(n_rows=400, repeats=1, h_grid=(0.5, 2.0),
                       jko=dict(_PARALLEL_JKO, hidden_sizes=(16,), n_blocks=1, max_iter=5)),
         divergence=dict(rows=200, dims=(2,), repeats=1),
@@ -140,6 +141,7 @@ SUITES = {
         defaults=dict(datasets=("checkerboard", "pima"), n_toy=5000, dequantize=False,
                       gmm_grid=_GMM_GRID, candidates=({},)),
         small_data=dict(datasets=("pima",), sizes=(50, 100), n_toy=5000, jko={}),
+        older_code=dict(revision="f4fd986", steps=(20, 120), rounds=1, threads=(1,)),
         parallel=dict(n_rows=2000, repeats=1, h_grid=(0.25, 0.5, 1.0, 2.0), jko=_PARALLEL_JKO),
         divergence=dict(rows=2000, dims=(2, 16, 43), repeats=1),
         velocity=dict(_VELOCITY_SHORT, datasets=("8gaussians", "miniboone")),
@@ -190,6 +192,8 @@ SUITES = {
                                 "letter"), n_toy=5000, dequantize=False, gmm_grid=_GMM_GRID,
                       candidates=({},)),
         small_data=dict(datasets=("pima", "wbc"), sizes=(50, 100, 200), n_toy=5000, jko={}),
+        # Issue 17's reference: the last commit before its first change.
+        older_code=dict(revision="f4fd986", steps=(50, 400), rounds=3, threads=(1, 2)),
         parallel=dict(n_rows=4000, repeats=2, h_grid=(0.25, 0.5, 1.0, 2.0), jko=_PARALLEL_JKO),
         divergence=dict(rows=5000, dims=(2, 16, 43), repeats=3),
         velocity=dict(

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from ..common import pyplot
-from . import (anomaly, defaults, density, device, divergence, parallel, procedure, small_data,
-               training, velocity)
+from . import (anomaly, defaults, density, device, divergence, older_code, parallel, procedure,
+               small_data, training, velocity)
 from .config import ALL_PARTS, DEFAULT_HIDDEN, SUITES
 
 
@@ -162,7 +162,8 @@ TABLES = dict(density=density_tables, conditional=conditional_tables, anomaly=an
               speed=speed_tables, training=training.table, memory=memory_tables,
               scaling=scaling_tables, threads=threads_tables, defaults=defaults.table,
               small_data=small_data.table, parallel=parallel.table, divergence=divergence.table,
-              velocity=velocity.table, procedure=procedure.table, device=device.table)
+              velocity=velocity.table, procedure=procedure.table, device=device.table,
+              older_code=older_code.table)
 
 
 # ---------------------------------------------------------------------------------------
