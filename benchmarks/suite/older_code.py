@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from skjko._denormals import flushed_denormals
+from skjko._threads import torch_threads
 from skjko.velocity import VelocityMLP
 
 from .config import DEFAULT_HIDDEN
@@ -46,8 +47,9 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 
 def fit_in_child(tree, steps, threads, data_dir):
     """Seconds and iterations of one fit by ``tree``'s code, in a fresh process."""
+    # The child runs in this checkout's root, so a relative data directory is resolved here.
     command = [sys.executable, "-W", "ignore", "-m", "benchmarks.suite.older_code_fit",
-               str(tree), str(steps), str(threads), str(data_dir)]
+               str(tree), str(steps), str(threads), str(Path(data_dir).resolve())]
     done = subprocess.run(command, cwd=REPOSITORY, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"the fit of {tree} failed:\n{done.stderr[-3000:]}")
@@ -55,15 +57,11 @@ def fit_in_child(tree, steps, threads, data_dir):
 
 
 def passes_ms(rows, threads, repeats=20):
-    """Median milliseconds of 12 forward passes of the defaults' network on ``rows``."""
+    """Milliseconds of 12 forward passes of the defaults' network on ``rows`` (the mean of
+    ``repeats`` after a warm-up), on ``threads`` threads with denormals flushed."""
     velocity = VelocityMLP(rows.shape[1], DEFAULT_HIDDEN)
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        with flushed_denormals():
-            return 1000 * _seconds(partial(forward_passes, velocity, rows), repeats)
-    finally:
-        torch.set_num_threads(previous)
+    with torch_threads(threads), flushed_denormals():
+        return 1000 * _seconds(partial(forward_passes, velocity, rows), repeats)
 
 
 def forward_passes(velocity, rows):
@@ -84,7 +82,7 @@ def run(settings, data_dir=None):
         old = Path(scratch) / "old"
         subprocess.run(["git", "worktree", "add", "--detach", str(old), revision],
                        cwd=REPOSITORY, capture_output=True, check=True)
-        trees = {f"{revision} (issue filed)": old, "this checkout": REPOSITORY}
+        trees = {revision: old, "this checkout": REPOSITORY}
         try:
             for threads in settings["threads"]:
                 fits = {(name, n): [] for name in trees for n in settings["steps"]}
@@ -109,10 +107,10 @@ def summary(name, threads, fits, steps, passes):
     per_iteration = [(b["seconds"] - a["seconds"]) / (b["n_iter"] - a["n_iter"])
                      for a, b in zip(fits[name, short], fits[name, long])]
     iteration_ms = 1000 * statistics.median(per_iteration)
-    passes_ms = statistics.median(passes)
+    yardstick_ms = statistics.median(passes)
     return dict(code=name, threads=threads, steps=list(steps),
                 iteration_ms=iteration_ms, iteration_ms_rounds=[1000 * s for s in per_iteration],
-                passes_ms=passes_ms, iteration_over_passes=iteration_ms / passes_ms)
+                passes_ms=yardstick_ms, iteration_over_passes=iteration_ms / yardstick_ms)
 
 
 def table(rows):
