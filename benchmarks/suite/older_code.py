@@ -31,13 +31,13 @@ import tempfile
 from functools import partial
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from skjko._denormals import flushed_denormals
 from skjko._threads import torch_threads
 from skjko.velocity import VelocityMLP
 
+from ..common import load_dataset
 from .config import DEFAULT_HIDDEN
 from .training import EVALUATIONS_PER_SOLVE, _seconds
 
@@ -75,7 +75,7 @@ def run(settings, data_dir=None):
     revision = subprocess.run(["git", "rev-parse", "--short", settings["revision"]],
                               cwd=REPOSITORY, capture_output=True, text=True,
                               check=True).stdout.strip()
-    X = np.load(Path(data_dir) / "miniboone" / "val.npy")
+    X = load_dataset("miniboone", data_dir, {})[0]  # the rows the children train on
     rows = torch.as_tensor((X[:1000] - X.mean(0)) / X.std(0), dtype=torch.float32)
     result = []
     with tempfile.TemporaryDirectory() as scratch:
