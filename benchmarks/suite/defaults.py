@@ -42,17 +42,37 @@ def run(settings, data_dir):
                              median_nll=float(np.median(nll)), fit_s=fit_s,
                              score_s=time.perf_counter() - start, n_blocks=model.n_blocks_,
                              n_iter=model.n_iter_, stop=model.stop_reason_))
-            print(table(rows[-1:]).splitlines()[-1], flush=True)  # each fit as it ends
+            print(row_line(rows[-1]), flush=True)  # each fit as it ends
     return rows
 
 
 def table(rows):
-    """Markdown: one line per model (the mixture first on each data set)."""
+    """Markdown: one line per model (the mixture first on each data set), then each
+    candidate's count of data sets where it is ahead of the mixture."""
     lines = ["| data set | model | test NLL | median NLL | fit s | score s | blocks | iters "
              "| stop |", "|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['dataset']} | {r['model']} | {r['test_nll']:.3f} "
-                     f"| {r['median_nll']:.3f} | {r['fit_s']:.1f} "
-                     f"| {r.get('score_s', float('nan')):.2f} | {r.get('n_blocks', '')} "
-                     f"| {r.get('n_iter', '')} | {r.get('stop', '')} |")
-    return "\n".join(lines)
+    return "\n".join(lines + [row_line(r) for r in rows] + [""] + against_mixture(rows))
+
+
+def row_line(r):
+    """One model's line of :func:`table`."""
+    return (f"| {r['dataset']} | {r['model']} | {r['test_nll']:.3f} "
+            f"| {r['median_nll']:.3f} | {r['fit_s']:.1f} "
+            f"| {r.get('score_s', float('nan')):.2f} | {r.get('n_blocks', '')} "
+            f"| {r.get('n_iter', '')} | {r.get('stop', '')} |")
+
+
+def against_mixture(rows):
+    """One line per candidate: on how many data sets its mean and its median test NLL are
+    below the mixture's of the same run (issue 16 counts both), and where they are not."""
+    mixtures = {r["dataset"]: r for r in rows if r["model"].startswith("GMM")}
+    lines = []
+    for model in dict.fromkeys(r["model"] for r in rows if not r["model"].startswith("GMM")):
+        mine = [r for r in rows if r["model"] == model and r["dataset"] in mixtures]
+        counts = []
+        for key, label in (("test_nll", "mean"), ("median_nll", "median")):
+            behind = [r["dataset"] for r in mine if not r[key] < mixtures[r["dataset"]][key]]
+            counts.append(f"{len(mine) - len(behind)} of {len(mine)} by the {label}"
+                          + (f" (behind: {', '.join(behind)})" if behind else ""))
+        lines.append(f"- `{model}` ahead of the mixture on " + "; ".join(counts) + ".")
+    return lines
