@@ -109,18 +109,28 @@ def load_any(name, data_dir, n_toy, dequantized=False):
     return load_dataset(name, data_dir, dict(n_train=n_toy, n_test=n_toy))
 
 
-def grid_mass(model, X, n_grid=201, margin=3.0):
+def grid_mass(model, X, n_grid=201, margin=3.0, where=None):
     """∫ exp(score_samples) over a box around 2-D data X (trapezoid rule).
 
     A proper density gives about 1 (a little less: its tails outside the box).
     More means the flow's integrated divergence overstates its map's volume
-    change, which its NLL cannot show (too few RK4 steps, say).
+    change, which its NLL cannot show (too few RK4 steps, say). ``where``, a
+    boolean mask of the grid's points (n_grid, n_grid) as :func:`box_grid`
+    lays them out, integrates over those points only.
     """
+    xs, ys, grid = box_grid(X, n_grid, margin)
+    density = np.exp(model.score_samples(grid)).reshape(n_grid, n_grid)
+    if where is not None:
+        density = np.where(where, density, 0.0)
+    return np.trapezoid(np.trapezoid(density, xs, axis=1), ys)
+
+
+def box_grid(X, n_grid, margin):
+    """The axes ``xs``, ``ys`` of a square grid over the box around 2-D data X (``margin``
+    added on every side) and its points, shape (n_grid², 2), ``ys`` varying slowest."""
     lo, hi = X.min(axis=0) - margin, X.max(axis=0) + margin
     xs, ys = (np.linspace(lo[i], hi[i], n_grid) for i in range(2))
-    grid = np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
-    density = np.exp(model.score_samples(grid)).reshape(n_grid, n_grid)
-    return np.trapezoid(np.trapezoid(density, xs, axis=1), ys)
+    return xs, ys, np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
 
 
 def input_rows(model, X):

@@ -32,19 +32,26 @@ def _method_grid(rows, key, fmt):
 
 
 def density_tables(rows):
-    """NLL table (data sets × methods), fit-seconds table and the MINIBOONE target."""
+    """NLL table (data sets × methods), the mass off the data on the toys, MMD², fit
+    seconds and the MINIBOONE target."""
     sets = list(dict.fromkeys(r["dataset"] for r in rows))
     methods = list(dict.fromkeys(r["method"] for r in rows))
     cell = {(r["dataset"], r["method"]): r for r in rows}
     nll = _method_grid(rows, "nll", ".3f")
     secs = _method_grid(rows, "fit_seconds", ".1f")
     mmd = _method_grid(rows, "mmd", ".2e")
-    lines = ["Test NLL (nats, lower is better):", "", *nll, "",
-             "MMD² of as many samples as test rows (at most 2000) to the test rows (Gaussian "
-             "kernel, bandwidth 0.1 × their median distance; unbiased, lower is better; – : "
-             "no sampler):", "", *mmd, "",
-             "Fit wall time (s; zuko flows and the end-to-end CNF had skjko's fit time, at least "
-             "the suite's minimum, as budget, validation checks included):", "", *secs, ""]
+    lines = ["Test NLL (nats, lower is better):", "", *nll, ""]
+    if any("off_data_mass" in r for r in rows):
+        lines += [f"Mass off the data (on the toys: each density's mass on the grid where the "
+                  f"true density is under {density.OFF_DATA_FRACTION:g} of its peak; mass m "
+                  f"there costs every test row −log(1 − m) nats):", "",
+                  *_method_grid(rows, "off_data_mass", ".4f"), ""]
+    lines += ["MMD² of as many samples as test rows (at most 2000) to the test rows (Gaussian "
+              "kernel, bandwidth 0.1 × their median distance; unbiased, lower is better; – : "
+              "no sampler):", "", *mmd, "",
+              "Fit wall time (s; zuko flows and the end-to-end CNF had skjko's fit time, at "
+              "least the suite's minimum, as budget, validation checks included):", "", *secs,
+              ""]
     lines += ["Chosen baseline settings: " + "; ".join(
         f"{r['dataset']} {r['method']} {r['info']}" for r in rows
         if r["method"] in ("GMM", "KDE")), ""]
@@ -292,6 +299,13 @@ def standing_report(out_dir, suite):
     return "\n".join(sections)
 
 
+def _off_data_cell(*rows):
+    """``skjko / best peer / truth`` masses off the data, – where a run did not measure them."""
+    if any(row is None or "off_data_mass" not in row for row in rows):
+        return "–"
+    return " / ".join(f"{row['off_data_mass']:.4f}" for row in rows)
+
+
 def newest_rows(out_dir, suite, part):
     """Each data set's rows from the newest saved run of ``part`` that has it.
 
@@ -327,7 +341,9 @@ def standing_table(out_dir, suite="full"):
     One row per data set from :func:`newest_rows`: skjko, the best peer,
     the toys' true density (the NLL with nothing left to learn), the other
     peers, the blocks kept, skjko's density's mass on 2-D data (–: not
-    measured) and skjko's fit seconds, and the run it comes from
+    measured), the mass off the data of skjko, the best peer and the truth
+    (:func:`density.off_data_mass`; on the toys, in runs that measured it),
+    skjko's fit seconds, and the run it comes from
     (its file, when it finished, the code and the CPU). skjko's NLL is bold
     when it is under the best peer's; where its mass was measured, after
     adding log(mass): a density with mass over 1 on the grid scores better
@@ -338,7 +354,8 @@ def standing_table(out_dir, suite="full"):
     if not newest:
         return ""
     lines = ["| data set | skjko | best peer | true density | other peers | blocks | "
-             "skjko mass | skjko fit s | run |", "|---|---|---|---|---|---|---|---|---|"]
+             "skjko mass | mass off the data: skjko / best peer / truth | skjko fit s | run |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for name, (finished, tag, code, cpu, rows) in newest.items():
         by_method = {r["method"]: r for r in rows}
         if "skjko" not in by_method:
@@ -354,7 +371,8 @@ def standing_table(out_dir, suite="full"):
             + ("–" if truth is None else f"{truth['nll']:.3f}") + " | "
             + ", ".join(f"{r['method']} {r['nll']:.3f}" for r in others)
             + f" | {jko['info'].get('n_blocks', '–')} | "
-            + ("–" if jko.get("mass") is None else f"{jko['mass']:.4f}")
+            + ("–" if jko.get("mass") is None else f"{jko['mass']:.4f}") + " | "
+            + _off_data_cell(jko, best, truth)
             + f" | {jko['fit_seconds']:.0f} | "
             f"`{tag}`, {finished or 'no date'}" + ("" if code == "unknown" else f", {code}")
             + f", {cpu.replace('(R)', '').replace(' Processor', '')} |")
