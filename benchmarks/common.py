@@ -109,19 +109,20 @@ def load_any(name, data_dir, n_toy, dequantized=False):
     return load_dataset(name, data_dir, dict(n_train=n_toy, n_test=n_toy))
 
 
-def grid_mass(model, X, n_grid=201, margin=3.0, where=None):
+def grid_mass(model, X, n_grid=201, margin=3.0):
     """∫ exp(score_samples) over a box around 2-D data X (trapezoid rule).
 
     A proper density gives about 1 (a little less: its tails outside the box).
     More means the flow's integrated divergence overstates its map's volume
-    change, which its NLL cannot show (too few RK4 steps, say). ``where``, a
-    boolean mask of the grid's points (n_grid, n_grid) as :func:`box_grid`
-    lays them out, integrates over those points only.
+    change, which its NLL cannot show (too few RK4 steps, say).
     """
     xs, ys, grid = box_grid(X, n_grid, margin)
-    density = np.exp(model.score_samples(grid)).reshape(n_grid, n_grid)
-    if where is not None:
-        density = np.where(where, density, 0.0)
+    return trapezoid_mass(xs, ys, np.exp(model.score_samples(grid)).reshape(n_grid, n_grid))
+
+
+def trapezoid_mass(xs, ys, density):
+    """∫ of ``density`` (len(ys), len(xs)), given on the grid of axes ``xs``, ``ys``
+    (:func:`box_grid`), by the trapezoid rule."""
     return np.trapezoid(np.trapezoid(density, xs, axis=1), ys)
 
 

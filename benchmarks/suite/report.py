@@ -342,7 +342,7 @@ def standing_table(out_dir, suite="full"):
     the toys' true density (the NLL with nothing left to learn), the other
     peers, the blocks kept, skjko's density's mass on 2-D data (–: not
     measured), the mass off the data of skjko, the best peer and the truth
-    (:func:`density.off_data_mass`; on the toys, in runs that measured it),
+    (:class:`density.MassGrid`; on the toys, in runs that measured it),
     skjko's fit seconds, and the run it comes from
     (its file, when it finished, the code and the CPU). skjko's NLL is bold
     when it is under the best peer's; where its mass was measured, after
