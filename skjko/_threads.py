@@ -8,7 +8,8 @@ thread beside one busy process ran at its idle speed (``benchmarks/JOURNAL.md``,
 measured by the suite's ``threads`` part). 'auto' therefore looks at how busy
 the machine is before a fit and uses no more threads than there are idle cores.
 It is not the default: the thread count changes how sums are rounded, so a
-load-dependent count would make the same seed give different models.
+load-dependent count would make the same seed give different models. The
+default is one thread, which never waits on another.
 """
 
 import math

@@ -140,7 +140,7 @@ class _JKOFlowBase(BaseEstimator):
                  n_iter_no_change=5, validation_interval=25, n_blocks_no_change=1, n_reparam=0,
                  eta=0.5, n_refine=0, joint_max_iter="auto", whiten=False, warm_start=False,
                  device="auto",
-                 n_threads=None, random_state=None, verbose=0):
+                 n_threads=1, random_state=None, verbose=0):
         self.h = h
         self.h_growth = h_growth
         self.h_max = h_max
@@ -637,8 +637,9 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         it ``3.2 * max_iter / n_blocks_`` steps: the cost of 3.2 blocks'
         budgets in all. The round runs only with validation rows: it
         keeps its last iterate when that beats the JKO weights on validation
-        NLL, and the JKO weights otherwise; a round still behind them at half
-        its steps ends there (where it overfits, it does not recover).
+        NLL, and the JKO weights otherwise; a round behind them at
+        ``n_iter_no_change`` validation checks in a row ends there (where it
+        overfits, it does not recover).
     whiten : bool, default=False
         After per-feature standardization, decorrelate the features with ZCA
         whitening by a Ledoit–Wolf shrunk covariance, so the flow starts from
@@ -654,15 +655,19 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         round. The standardization (and whitening) of the first fit is kept.
     device : {'auto', 'cpu', 'cuda', 'cuda:N'} or torch.device, default='auto'
         Where to train and evaluate; 'auto' picks CUDA when available.
-    n_threads : None, 'auto' or int, default=None
+    n_threads : int, None or 'auto', default=1
         CPU threads torch may use while the flow trains; torch's own setting
-        is restored afterwards. None keeps torch's setting
-        (``torch.get_num_threads()``, all cores unless changed). On a machine
-        that other processes keep busy, threads that wait for each other make
-        a fit crawl: there 'auto' lowers torch's count to the number of CPUs
-        idle just before the fit, and 1 is always safe. Different counts give
-        slightly different models, so 'auto' repeats a fit bit for bit only
-        where the load repeats; the count used is ``n_threads_``.
+        is restored afterwards. One thread never waits on another, so a fit
+        takes about the same time on a busy machine as on an idle one, and
+        the same seed repeats the same model whatever the load. More
+        threads train faster on an idle machine, but torch's threads spin
+        while they wait for each other and a fit beside busy processes then
+        crawls: raise it (an int, or None for ``torch.get_num_threads()``)
+        where the cores are yours alone; 'auto' lowers torch's count to the
+        CPUs idle just before the fit. Different counts round sums
+        differently and give slightly different models; the count used is
+        ``n_threads_``. Parallel searches (``GridSearchCV(n_jobs=...)``) use
+        the other cores better than threads do.
     random_state : int, RandomState instance or None, default=None
         Seeds the network initialisation, minibatches and Hutchinson probes.
         The same value on CPU, with the same ``n_threads_``, gives the same

@@ -35,8 +35,14 @@ def test_an_integer_count_is_used_in_training_and_then_restored(monkeypatch, two
     assert torch.get_num_threads() == 2
 
 
-def test_none_keeps_torchs_own_count(monkeypatch, two_torch_threads):
+def test_one_thread_by_default(monkeypatch, two_torch_threads):
     model, seen = threads_while_training(monkeypatch)
+    assert seen == [1] and model.n_threads_ == 1
+    assert torch.get_num_threads() == 2
+
+
+def test_none_keeps_torchs_own_count(monkeypatch, two_torch_threads):
+    model, seen = threads_while_training(monkeypatch, n_threads=None)
     assert seen == [2] and model.n_threads_ == 2
 
 

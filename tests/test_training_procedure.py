@@ -43,17 +43,27 @@ def test_too_few_rows_for_a_validation_split_is_a_clear_error():
 
 
 def test_extra_blocks_that_overfit_are_dropped():
-    """Few rows, many blocks allowed: validation keeps fewer, and no worse than one block."""
+    """Few rows, many blocks allowed: validation keeps fewer, and no worse than one block.
+
+    On 36 validation rows the choice is noisy: one seed of three may keep blocks that
+    score up to 0.11 nats worse on new rows than one block (seed 0 on an AMD EPYC, better
+    on an Intel Xeon), while the others gain 0.2-0.3 (benchmarks/JOURNAL.md, "The
+    block-selection test on both CPUs"). The claim is about the rule, so it is checked on
+    the mean over three seeds.
+    """
     X, _ = make_moons(120, noise=0.05, random_state=0)
     X_test, _ = make_moons(2000, noise=0.05, random_state=1)
     params = dict(SMALL, hidden_sizes=(64, 64), max_iter=300, learning_rate=1e-2,
                   early_stopping=True, validation_fraction=0.3, h=4.0, h_growth=2.0,
                   h_max=50.0, tol=0.0)
-    many = JKOFlowDensity(n_blocks=6, **params).fit(X)
-    one = JKOFlowDensity(n_blocks=1, **params).fit(X)
-    assert many.n_blocks_ < 6 and many.stop_reason_ == "validation"
-    assert len(many.history_) > many.n_blocks_  # blocks were tried, then dropped
-    assert many.score(X_test) >= one.score(X_test) - 0.05
+    gains = []
+    for seed in range(3):
+        many = JKOFlowDensity(n_blocks=6, **dict(params, random_state=seed)).fit(X)
+        one = JKOFlowDensity(n_blocks=1, **dict(params, random_state=seed)).fit(X)
+        assert many.n_blocks_ < 6 and many.stop_reason_ == "validation"
+        assert len(many.history_) > many.n_blocks_  # blocks were tried, then dropped
+        gains.append(many.score(X_test) - one.score(X_test))
+    assert np.mean(gains) >= 0.0, gains
 
 
 def test_reparametrization_and_refinement_rounds_in_history(moons):
@@ -142,9 +152,11 @@ def change_the_joint_round_objective(monkeypatch, change):
 
 
 def test_joint_round_that_loses_on_validation_keeps_the_jko_weights(moons, monkeypatch):
-    """A round that climbs the NLL instead is behind the JKO weights at half its steps: it
-    ends there, the flow is the JKO one, exactly, and the history says so (best_iter 0)."""
-    params = dict(SMALL, n_blocks=2, tol=0.0, max_iter=30)
+    """A round that climbs the NLL instead is behind the JKO weights at ``n_iter_no_change``
+    checks in a row: it ends there, the flow is the JKO one, exactly, and the history says
+    so (best_iter 0)."""
+    params = dict(SMALL, n_blocks=2, tol=0.0, max_iter=30, validation_interval=4,
+                  n_iter_no_change=5)
     alone = JKOFlowDensity(joint_max_iter=0, **params).fit(moons[0])
     change_the_joint_round_objective(monkeypatch, lambda loss: -loss)
     wild = JKOFlowDensity(joint_max_iter=40, **params).fit(moons[0])
