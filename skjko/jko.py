@@ -12,6 +12,7 @@ reparametrization (equal W2 movement per block) and refinement (every block
 split in two).
 """
 
+import collections
 import copy
 import math
 import time
@@ -292,7 +293,9 @@ def train_block(block: ODEBlock, x: torch.Tensor, h: float, fit: TrainingSetting
         ``n_iter``, ``best_iter``, the last finite ``loss``, ``kl_loss`` and
         ``w2_loss``, ``val_nll`` of the kept weights (nan without validation),
         ``diverged`` and ``unconverged``: the block used all ``max_iter`` steps
-        while its validation NLL was still improving (patience not run out).
+        while its validation NLL was still improving (patience not run out) or,
+        without validation, while its training loss was still falling
+        (:func:`still_falling` over two windows of ``validation_interval`` steps).
     """
     def objective(batch, batch_weight):
         return jko_loss(block, batch, h, fit.transport_cost, fit.alpha_hjb, fit.trace(batch),
@@ -339,6 +342,9 @@ def minimize(module: torch.nn.Module, objective: Callable, x: torch.Tensor,
     result = dict(n_iter=0, best_iter=0, loss=math.nan, kl_loss=math.nan, w2_loss=math.nan,
                   val_nll=math.nan, diverged=False, unconverged=False, stopped=False)
     losses = None  # the last finite (loss, kl_loss, w2_loss), read back once at the end
+    # Without validation, the last two windows of losses tell whether the budget ended a
+    # block that was still learning (kept on the device, read back once at the end).
+    recent = collections.deque(maxlen=2 * fit.validation_interval)
     best, patience = None, Patience(fit.n_iter_no_change)
     if validation_nll is not None:  # the starting weights are a candidate too
         val_nll = validation_nll()
@@ -366,6 +372,7 @@ def minimize(module: torch.nn.Module, objective: Callable, x: torch.Tensor,
         if scheduler is not None:
             scheduler.step()
         losses = (loss.detach(), kl_loss.detach(), w2_loss.detach())
+        recent.append(losses[0])
         result["n_iter"] = iteration
         if progress is not None:
             progress.update(1)
@@ -391,7 +398,8 @@ def minimize(module: torch.nn.Module, objective: Callable, x: torch.Tensor,
         elif patience.exhausted:
             break
     else:  # no break: the budget, not the patience, ended the block
-        result["unconverged"] = validation_nll is not None and result["best_iter"] > 0
+        result["unconverged"] = (result["best_iter"] > 0 if validation_nll is not None
+                                 else still_falling(recent, fit.validation_interval))
     if losses is not None:
         result.update(zip(("loss", "kl_loss", "w2_loss"), torch.stack(losses).tolist()))
     if best is not None:
@@ -399,6 +407,18 @@ def minimize(module: torch.nn.Module, objective: Callable, x: torch.Tensor,
     else:
         result["best_iter"] = result["n_iter"]
     return result
+
+
+def still_falling(losses, window: int) -> bool:
+    """True when the mean of the last ``window`` of ``losses`` (scalar tensors) is below the
+    mean of the ``window`` before it by more than two standard errors of their difference,
+    or when there are fewer than ``2 * window`` losses to tell."""
+    if len(losses) < 2 * window or window < 2:
+        return True
+    values = torch.stack(list(losses)[-2 * window:]).double().cpu()
+    before, last = values[:window], values[window:]
+    standard_error = math.sqrt((before.var() + last.var()).item() / window)
+    return (before.mean() - last.mean()).item() > 2 * standard_error
 
 
 class WeightSnapshot:
@@ -490,10 +510,12 @@ class JKOTrainer:
                 f"iteration {result['n_iter'] + 1} with h={h:.3g}; kept its last finite "
                 "weights. Try a smaller learning_rate or h.", ConvergenceWarning)
         elif result["unconverged"]:
+            still = (f"its validation NLL was still improving (best iterate "
+                     f"{result['best_iter']})" if validation is not None
+                     else "its training loss was still falling")
             warnings.warn(
                 f"JKO block {index + 1} ({round_name} round) reached max_iter="
-                f"{self.fit.max_iter} while its validation NLL was still improving (best "
-                f"iterate {result['best_iter']}); increase max_iter or learning_rate.",
+                f"{self.fit.max_iter} while {still}; increase max_iter or learning_rate.",
                 ConvergenceWarning)
         movement = mean_squared_movement(x, y, self.weight)
         y_targets = targets(y, self.flow.n_context)

@@ -157,3 +157,16 @@ def test_far_away_rows_get_finite_very_low_scores(fitted):
         warnings.simplefilter("error", RuntimeWarning)  # no overflow in the mean either
         mean = fitted.score(far)
     assert np.isfinite(mean) and mean <= scores.max()
+
+
+@pytest.mark.parametrize("n_rows", [2, 3, 1000])
+def test_the_mean_of_rows_at_the_floor_does_not_overflow(fitted, n_rows):
+    far = np.full((n_rows, 2), 1e300)
+    assert np.all(fitted.score_samples(far) == np.finfo(np.float64).min)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        mean = fitted.score(far)
+        weighted = fitted.score(far, sample_weight=np.arange(1, n_rows + 1))
+    # Within round-off of the floor: the scaled mean of n equal terms can lose a few ulps.
+    assert np.isfinite(mean) and mean == pytest.approx(np.finfo(np.float64).min, rel=1e-12)
+    assert np.isfinite(weighted) and weighted == pytest.approx(mean, rel=1e-12)

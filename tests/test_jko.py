@@ -6,7 +6,7 @@ import pytest
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
-from skjko import ExactTrace, ODEBlock, VelocityMLP
+from skjko import ExactTrace, JKOFlowDensity, ODEBlock, VelocityMLP
 from skjko import jko
 from skjko.flow import BlockFlow
 from skjko.jko import (JKOTrainer, TrainingSettings, ValidationData, jko_loss,
@@ -336,3 +336,18 @@ def test_on_block_sees_every_block_of_every_round_in_place():
     trainer.refine()
     assert seen == [("grow", 1, 1), ("grow", 2, 2),
                     *[("refine 1", k, 4) for k in (1, 2, 3, 4)]]
+
+
+def test_without_validation_a_block_cut_short_by_max_iter_warns():
+    """GaussianMixture warns when its budget ends the fit; so does a block whose loss still falls."""
+    X = np.random.default_rng(0).normal(size=(400, 2))
+    with pytest.warns(ConvergenceWarning, match="max_iter=1 while its training loss was still"):
+        JKOFlowDensity(max_iter=1, early_stopping=False, n_blocks=1, hidden_sizes=(8,),
+                       random_state=0).fit(X)
+
+
+def test_still_falling_reads_two_windows_of_losses():
+    falling = [torch.tensor(10.0 - i) for i in range(20)]
+    flat = [torch.tensor(1.0 + 0.01 * (-1) ** i) for i in range(20)]
+    assert jko.still_falling(falling, 10) and not jko.still_falling(flat, 10)
+    assert jko.still_falling(flat[:5], 10)  # too few to tell

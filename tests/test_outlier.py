@@ -68,3 +68,32 @@ def test_beats_a_single_gaussian_on_odds_letter():
     flow_auc = roc_auc_score(y_test, -detector.score_samples(X_test))
     gaussian_auc = roc_auc_score(y_test, -gaussian.score_samples(X_test))
     assert flow_auc > gaussian_auc + 0.03  # measured: 0.920 against 0.833
+
+
+def test_a_one_column_dataframe_fits_without_user_warnings():
+    """scikit-learn's IsolationForest test of the same name: no warning about the input.
+
+    In a fresh interpreter: torch warns about a read-only array once per process, so an
+    earlier test could hide it here.
+    """
+    import subprocess
+    import sys
+
+    script = f"""
+import warnings
+import numpy as np, pandas as pd
+from sklearn.exceptions import ConvergenceWarning
+from skjko import JKOFlowDensity, JKOFlowOutlierDetector
+X = pd.DataFrame(data=np.random.RandomState(0).randn(4), columns=["a"])
+for contamination in (0.05, "auto"):
+    detector = JKOFlowOutlierDetector(JKOFlowDensity(**{dict(SMALL, max_iter=5)!r}),
+                                      contamination=contamination, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)  # five steps do not converge
+        detector.fit(X)
+        detector.predict(X)
+    assert list(detector.feature_names_in_) == ["a"]
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -13,7 +13,7 @@ PARTS = ("density", "conditional", "anomaly", "speed", "training", "memory", "sc
 #: Studies: parts that answer one question (which defaults, which velocity, ...), run only
 #: when ``--parts`` names them.
 STUDIES = ("defaults", "small_data", "parallel", "divergence", "velocity", "procedure",
-           "device", "older_code")
+           "device", "older_code", "anytime")
 ALL_PARTS = PARTS + STUDIES
 
 # skjko settings used wherever a part does not run the defaults. ``tol=0`` and
@@ -91,6 +91,10 @@ SUITES = {
                     cpu_rows=200, jko=dict(_SMALL, hidden_sizes=(16, 16), max_iter=10),
                     training=dict(dims=(2,), networks=((16, 16),), n_rows=500, batch_size=100,
                                   steps=2)),
+        anytime=dict(datasets=("checkerboard",), n_toy=500, peers=("MAF",), peer_seconds=5.0,
+                     curve_rows=200,
+                     jko=dict(_SMALL, hidden_sizes=(16,), max_iter=10, n_blocks=1),
+                     zuko=dict(hidden=16, batch_size=256, patience=2)),
         defaults=dict(datasets=("checkerboard",), n_toy=500, dequantize=False,
                       gmm_grid=_TINY_GMM_GRID,
                       candidates=(dict(_SMALL, hidden_sizes=(16,), max_iter=10, n_blocks=1),)),
@@ -138,6 +142,9 @@ SUITES = {
                     jko=dict(_SMALL, hidden_sizes=(64, 64), max_iter=150, n_blocks=2),
                     training=dict(dims=(2, 43), networks=((128, 128),), n_rows=5000,
                                   batch_size=1000, steps=10)),
+        anytime=dict(datasets=("pima",), n_toy=5000, peers=("MAF", "NSF"), peer_seconds=60.0,
+                     curve_rows=1000,
+                     jko=dict(max_iter=100), zuko=dict(hidden=128, batch_size=256, patience=20)),
         defaults=dict(datasets=("checkerboard", "pima"), n_toy=5000, dequantize=False,
                       gmm_grid=_GMM_GRID, candidates=({},)),
         small_data=dict(datasets=("pima",), sizes=(50, 100), n_toy=5000, jko={}),
@@ -188,6 +195,11 @@ SUITES = {
                     score_chunks=(10_000, 100_000), cpu_rows=2000, jko={},
                     training=dict(dims=(2, 16, 43, 64), networks=((128, 128),), n_rows=5000,
                                   batch_size=1000, steps=20)),
+        # Issue 45's anytime study: the defaults and zuko's flows as their users train them
+        # (5 transforms of 128 x 128, Adam 1e-3, batch 256, 20 epochs of patience).
+        anytime=dict(datasets=("miniboone", "vowels", "letter"), n_toy=20000,
+                     peers=("MAF", "NSF", "CNF"), peer_seconds=180.0, curve_rows=500, jko={},
+                     zuko=dict(hidden=128, batch_size=256, patience=20)),
         defaults=dict(datasets=("miniboone", "digits", "checkerboard", "2spirals", "cardio",
                                 "letter"), n_toy=5000, dequantize=False, gmm_grid=_GMM_GRID,
                       candidates=({},)),

@@ -152,7 +152,7 @@ class ZukoDensity:
 
 
 def train_zuko(kind, X, seconds, hidden, batch_size, eval_every, patience, lr=1e-3, seed=0,
-               context=None, max_steps=None):
+               context=None, max_steps=None, on_check=None):
     """Train a zuko flow for at most ``seconds`` of wall time, validation included.
 
     Adam (lr 1e-3), minibatches of standardized training rows (skjko's own
@@ -161,7 +161,10 @@ def train_zuko(kind, X, seconds, hidden, batch_size, eval_every, patience, lr=1e
     the CNF, which trains with one Hutchinson probe) decides the iterate kept.
     Stops after ``patience`` checks without improvement or when time is up.
     With ``context`` (n, q), the flow is the conditional density of X given it,
-    the context standardized too.
+    the context standardized too. ``on_check(density, seconds, val_nll)``, when
+    given, is called at every validation check with the flow as it stands (a
+    :class:`ZukoDensity`, exact trace on), the training seconds so far and the
+    check's validation NLL; its own time is left out of the clock and the budget.
 
     Returns
     -------
@@ -197,6 +200,10 @@ def train_zuko(kind, X, seconds, hidden, batch_size, eval_every, patience, lr=1e
         if steps % eval_every == 0 or out_of_budget:
             set_cnf_exact(flow, True)
             val = float(-zuko_log_prob(flow, U_val, C=C_val).mean())
+            if on_check is not None:
+                paused = time.perf_counter()
+                on_check(ZukoDensity(flow, mean, scale, context_map), paused - start, val)
+                start += time.perf_counter() - paused
             set_cnf_exact(flow, False)
             if np.isfinite(val) and val < best_val:
                 best_val, best_state, bad = val, copy.deepcopy(flow.state_dict()), 0

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from ..common import pyplot
-from . import (anomaly, defaults, density, device, divergence, older_code, parallel, procedure,
-               small_data, training, velocity)
+from . import (anomaly, anytime, defaults, density, device, divergence, older_code, parallel,
+               procedure, small_data, training, velocity)
 from .config import ALL_PARTS, DEFAULT_HIDDEN, SUITES
 
 
@@ -170,7 +170,7 @@ TABLES = dict(density=density_tables, conditional=conditional_tables, anomaly=an
               scaling=scaling_tables, threads=threads_tables, defaults=defaults.table,
               small_data=small_data.table, parallel=parallel.table, divergence=divergence.table,
               velocity=velocity.table, procedure=procedure.table, device=device.table,
-              older_code=older_code.table)
+              older_code=older_code.table, anytime=anytime.table)
 
 
 # ---------------------------------------------------------------------------------------
@@ -220,7 +220,8 @@ def plot_scaling(result, path):
     plt.close(fig)
 
 
-PLOTS = dict(anomaly=plot_anomaly, scaling=plot_scaling, procedure=procedure.plot_nll_curves)
+PLOTS = dict(anomaly=plot_anomaly, scaling=plot_scaling, procedure=procedure.plot_nll_curves,
+             anytime=anytime.plot)
 
 
 # ---------------------------------------------------------------------------------------

@@ -7,9 +7,9 @@ from pathlib import Path
 import torch
 
 from ..common import code_version, machine_info, utc_now
-from . import (anomaly, conditional, defaults, density, device, divergence, memory, older_code,
-               parallel, procedure, report, scaling, small_data, speed, threads, training,
-               velocity)
+from . import (anomaly, anytime, conditional, defaults, density, device, divergence, memory,
+               older_code, parallel, procedure, report, scaling, small_data, speed, threads,
+               training, velocity)
 from .config import SUITES
 
 #: Every part's module: ``run(settings, data_dir)`` returns its result.
@@ -17,7 +17,7 @@ MODULES = dict(density=density, conditional=conditional, anomaly=anomaly, speed=
                training=training, memory=memory, scaling=scaling, threads=threads,
                defaults=defaults, small_data=small_data, parallel=parallel,
                divergence=divergence, velocity=velocity, procedure=procedure, device=device,
-               older_code=older_code)
+               older_code=older_code, anytime=anytime)
 
 
 def part_settings(suite, part, datasets=None, peers=None, overrides=None):
