@@ -226,7 +226,16 @@ def cosine_schedule(optimizer, max_iter: int):
     return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_iter, eta_min=floor)
 
 
-def with_warmup(schedule: Callable = None, fraction: float = 0.1):
+#: Share of the joint round's steps over which :func:`with_warmup` ramps the rate up.
+WARMUP_FRACTION = 0.1
+
+
+def warmup_steps(max_iter: int, fraction: float = WARMUP_FRACTION) -> int:
+    """Steps of the warm-up of :func:`with_warmup` in a round of ``max_iter`` steps."""
+    return max(1, int(fraction * max_iter))
+
+
+def with_warmup(schedule: Callable = None, fraction: float = WARMUP_FRACTION):
     """``schedule`` (a :attr:`TrainingSettings.schedule`) after a linear warm-up of the rate.
 
     Adam's first steps move every weight by about the full rate whatever its
@@ -234,7 +243,7 @@ def with_warmup(schedule: Callable = None, fraction: float = 0.1):
     the first ``fraction`` of its steps instead of knocking them about.
     """
     def make(optimizer, max_iter: int):
-        n_warm = max(1, int(fraction * max_iter))
+        n_warm = warmup_steps(max_iter, fraction)
         # The schedule first: it may read the full rate from the optimizer (a floor, say).
         rest = None if schedule is None else schedule(optimizer, max(1, max_iter - n_warm))
         # Rates rate/n, 2 rate/n, ..., rate over the first n steps.
@@ -648,9 +657,10 @@ class JKOTrainer:
         on a few hundred rows the best of twenty checks is often a lucky one
         that loses on new rows. The validation NLL is also checked every
         ``validation_interval`` steps: a round behind the JKO weights at
-        ``n_iter_no_change`` checks in a row ends there, keeping them. Where the
-        round overfits, its validation NLL climbs from the start and never
-        returns; where it pays, it stays ahead.
+        ``n_iter_no_change`` checks in a row after its warm-up ends there,
+        keeping them. Where the round overfits, its validation NLL climbs from
+        the start and never returns; where it pays, it may trail them for a few
+        checks, most often while the rate warms up (benchmarks/JOURNAL.md).
 
         Parameters
         ----------
@@ -686,7 +696,7 @@ class JKOTrainer:
 
         def losing(iteration):
             nonlocal checks_behind
-            if iteration % fit.validation_interval:
+            if iteration % fit.validation_interval or iteration <= warmup_steps(max_iter):
                 return False
             ahead = beats_jko_weights(validation.nll(flow.through_blocks))
             checks_behind = 0 if ahead else checks_behind + 1
