@@ -638,8 +638,8 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         budgets in all. The round runs only with validation rows: it
         keeps its last iterate when that beats the JKO weights on validation
         NLL, and the JKO weights otherwise; a round behind them at
-        ``n_iter_no_change`` validation checks in a row ends there (where it
-        overfits, it does not recover).
+        ``n_iter_no_change`` validation checks in a row after its warm-up ends
+        there (where it overfits, it does not recover).
     whiten : bool, default=False
         After per-feature standardization, decorrelate the features with ZCA
         whitening by a Ledoit–Wolf shrunk covariance, so the flow starts from

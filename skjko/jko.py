@@ -692,11 +692,11 @@ class JKOTrainer:
         def beats_jko_weights(val_nll):
             return Patience(1, best=jko_val_nll).improves(val_nll)
 
-        checks_behind = 0  # in a row
+        checks_behind, n_warm = 0, warmup_steps(max_iter)  # checks behind in a row
 
         def losing(iteration):
             nonlocal checks_behind
-            if iteration % fit.validation_interval or iteration <= warmup_steps(max_iter):
+            if iteration % fit.validation_interval or iteration <= n_warm:
                 return False
             ahead = beats_jko_weights(validation.nll(flow.through_blocks))
             checks_behind = 0 if ahead else checks_behind + 1
