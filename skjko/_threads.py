@@ -2,10 +2,9 @@
 
 torch's OpenMP threads spin while they wait for each other. On a machine
 whose other cores are busy, two threads that each get part of a core wait on
-one another much of the time: a training step of the defaults took up to 38
-times as long with two threads beside busy processes as with one, while one
-thread beside one busy process ran at its idle speed (``benchmarks/JOURNAL.md``,
-measured by the suite's ``threads`` part). 'auto' therefore looks at how busy
+one another much of the time: a training step with two threads beside busy
+processes can take tens of times as long as with one, while one thread beside
+one busy process runs at its idle speed. 'auto' therefore looks at how busy
 the machine is before a fit and uses no more threads than there are idle cores.
 It is not the default: the thread count changes how sums are rounded, so a
 load-dependent count would make the same seed give different models. The

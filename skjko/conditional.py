@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 from sklearn.base import RegressorMixin, _fit_context
-from sklearn.utils import check_random_state
+from sklearn.utils import check_random_state, metadata_routing
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .estimator import (FLOAT_DTYPES, SAMPLE_TOLERANCE, _JKOFlowBase, check_2d,
@@ -38,8 +38,8 @@ verbose
         Noise regularization of the training minibatches, as for
         :class:`JKOFlowDensity`, added to the targets y only: the context x
         stays as it is, and 'auto' counts the dimensions of y. (Jittering x as
-        well, as Rothfuss et al. do, blurred what the density is conditioned
-        on and cost both real sets of the benchmarks.)
+        well, as Rothfuss et al. do, blurs what the density is conditioned
+        on.)
 
     Attributes
     ----------
@@ -79,13 +79,15 @@ early_stopping_, stop_reason_, noise_std_, device_, n_threads_
     (3, 5, 1)
     """
 
-    # 'auto' takes the divergence at every RK4 stage: on conditional MINIBOONE one drawn
-    # stage per step cost 0.18 nats on the mean of three seeds (diabetes gained 0.02, the
-    # sine neither; benchmarks/JOURNAL.md).
+    # 'auto' takes the divergence at every RK4 stage: a conditional fit lost more to the
+    # sampled stages' variance than it gained in speed.
     _auto_divergence_stages = "all"
 
+    # A callback, not data: nothing for a meta-estimator to route to it.
+    __metadata_request__fit = {"on_block": metadata_routing.UNUSED}
+
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, on_block=None):
         """Train the conditional flow block by block.
 
         Parameters
@@ -96,6 +98,9 @@ early_stopping_, stop_reason_, noise_std_, device_, n_threads_
             The targets whose density given X is learned; 1-D for one target.
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative row weights, as for :meth:`JKOFlowDensity.fit`.
+        on_block : callable, default=None
+            Called after every block of every round, as for
+            :meth:`JKOFlowDensity.fit`.
 
         Returns
         -------
@@ -110,7 +115,7 @@ early_stopping_, stop_reason_, noise_std_, device_, n_threads_
             raise ValueError(f"warm_start=True continues a flow of {self.n_targets_} target(s), "
                              f"but y has {Y.shape[1]}; set warm_start=False to fit a new flow.")
         self._fit_flow(np.hstack([Y, X]), sample_weight, n_context=X.shape[1],
-                       continuing=continuing)
+                       continuing=continuing, on_block=on_block)
         self.n_targets_ = Y.shape[1]
         self._y_is_1d = np.ndim(y) == 1
         return self

@@ -135,7 +135,7 @@ class SampledStageTrace:
     uniform u per object and φ the golden ratio's fractional part. Each step's
     stage is still drawn with probability ``w_s`` (the estimate stays
     unbiased), but successive steps tend to take different stages, which
-    lowered the variance enough to matter on rings (benchmarks/JOURNAL.md).
+    lowers the estimate's variance.
 
     Parameters
     ----------
@@ -244,7 +244,7 @@ def divergence_exact(velocity: nn.Module, x: torch.Tensor, create_graph: bool = 
     method : {"loop", "vmap"}, default="loop"
         ``"loop"``: one vector-Jacobian product per dimension, batched over rows.
         ``"vmap"``: the full per-row Jacobian with ``torch.func.vmap(jacrev)``.
-        Both cost about d VJPs; the benchmarks' ``divergence`` study measures them.
+        Both cost about d VJPs.
 
     Returns
     -------

@@ -10,7 +10,7 @@ import torch
 from sklearn import get_config
 from sklearn.base import (BaseEstimator, ClassNamePrefixFeaturesOutMixin, DensityMixin,
                           TransformerMixin, _fit_context)
-from sklearn.utils import check_random_state
+from sklearn.utils import check_random_state, metadata_routing
 from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (_check_sample_weight, check_array, check_is_fitted,
@@ -29,16 +29,15 @@ from .velocity import VelocityMLP
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
-#: noise_std='auto' is this fraction of Scott's bandwidth (chosen in benchmarks/JOURNAL.md)
-#: when validation rows guard the fit, and the whole bandwidth when nothing else does.
+#: noise_std='auto' is this fraction of Scott's bandwidth when validation rows guard the fit, and the whole bandwidth when nothing else does.
 AUTO_NOISE_FRACTION = 0.35
 AUTO_NOISE_FRACTION_UNVALIDATED = 1.0
 #: ... and fades out where the rows are plentiful for their dimension: it is multiplied by
 #: 1 / (1 + (n / (d · AUTO_NOISE_FADE_ROWS))^AUTO_NOISE_FADE_POWER), which leaves sets with a
-#: few hundred rows per dimension as they were and all but switches the noise off at thousands
-#: (the 2-D toys at 20 000 rows, where noise-free fits scored better). It never fades below the
+#: few hundred rows per dimension as they were and all but switches the noise off at thousands,
+#: where noise-free fits score better. It never fades below the
 #: step of the coarsest grid a column's values sit on (integer codes, counts): there the noise
-#: also dequantizes, and shuttle's integer rows lost 2.7 nats of mean test NLL without it.
+#: also dequantizes, and a density fitted to integer rows without it spikes on them.
 AUTO_NOISE_FADE_ROWS = 1000
 AUTO_NOISE_FADE_POWER = 3
 #: tol='auto' without validation data (with it, validation alone stops growth).
@@ -49,21 +48,19 @@ AUTO_TOL_UNVALIDATED = 0.01
 JOINT_LEARNING_RATE_FRACTION = 0.2
 #: joint_max_iter='auto': the round may cost this many blocks' ``max_iter`` steps in
 #: all, spread over the blocks (a joint step costs a step of every block): 800 steps of
-#: the 4 blocks the toys grow, which pays more there than further blocks do; its second
-#: 400 steps still gained on every toy (benchmarks/JOURNAL.md, thirteenth session).
+#: four blocks, where it pays more than further blocks do.
 AUTO_JOINT_BUDGET = 3.2
 
 #: learning_rate_schedule's options: how the rate moves within each block.
 LEARNING_RATE_SCHEDULES = {"constant": None, "cosine": cosine_schedule}
 #: Relative residual to which ``sample`` inverts each RK4 step. Draws need no
 #: round-trip exactness, and stopping here instead of at 100 ulps saves most of
-#: the fixed-point iterations: at 1e-4 one check after the first guess usually suffices
-#: (benchmarks/JOURNAL.md, "`sample` at 1e-4").
+#: the fixed-point iterations: at 1e-4 one check after the first guess usually suffices.
 SAMPLE_TOLERANCE = 1e-4
 
 #: Float64 copies of one row's activations that scoring, transforming or sampling keep alive
-#: at once on a GPU (about 6–10 measured on the CPU's peak memory at d = 2–64; twice that
-#: for safety): sizes the chunks there from scikit-learn's ``working_memory``.
+#: at once on a GPU (the CPU's peak memory shows fewer; twice that for safety): sizes the
+#: chunks there from scikit-learn's ``working_memory``.
 ACTIVATION_COPIES_PER_ROW = 16
 
 
@@ -92,8 +89,7 @@ class _JKOFlowBase(BaseEstimator):
     :class:`JKOFlowDensity`.
     """
 
-    #: What ``divergence_stages='auto'`` means: chosen per estimator on its benchmarks'
-    #: data sets (benchmarks/RESULTS.md).
+    #: What ``divergence_stages='auto'`` means for this estimator.
     _auto_divergence_stages = "sampled"
 
     _parameter_constraints: dict = {
@@ -174,7 +170,7 @@ class _JKOFlowBase(BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _fit_flow(self, X, sample_weight, n_context, continuing):
+    def _fit_flow(self, X, sample_weight, n_context, continuing, on_block=None):
         """Train the flow on the validated state rows ``X`` (n_samples, n_features).
 
         Its last ``n_context`` columns are the context. ``continuing``: warm start
@@ -191,12 +187,11 @@ class _JKOFlowBase(BaseEstimator):
             history = list(self.history_)
             grow = self.stop_reason_ in ("n_blocks", "interrupted")
             # The first fit's split: continued blocks never validate on rows they trained on.
-            seed = getattr(self, "_split_seed", None)
+            seed = self._split_seed
         else:
             flow = BlockFlow(input_map=InputMap.from_data(X, self.whiten, weight, n_context),
                              n_context=n_context)
-            history, grow, seed = [], True, None
-        if seed is None:  # a new fit, or one pickled before the split seed was kept
+            history, grow = [], True
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         U = flow.input_map(torch.tensor(X, dtype=torch.float64))[0].numpy()  # X may be read-only
         X_train, X_val, w_train, w_val = self._validation_split(U, weight, seed)
@@ -221,9 +216,9 @@ class _JKOFlowBase(BaseEstimator):
                 schedule=LEARNING_RATE_SCHEDULES[self.learning_rate_schedule],
                 trace=self._training_trace(n_context, divergence_stages)),
             self.verbose, weight=as_tensor(w_train), weight_val=as_tensor(w_val),
-            rounds_done=getattr(self, "_rounds_done", None) if continuing else None,
-            # Not a parameter: a hook for benchmarks that watch the flow grow (``procedure``).
-            on_block=getattr(self, "_on_block", None))
+            rounds_done=self._rounds_done if continuing else None,
+            on_block=None if on_block is None else (
+                lambda trainer, record: on_block(trainer.flow, record)))
         stop_reason = self.stop_reason_ if continuing else "n_blocks"
         joint_max_iter = 0  # unless the rounds get to run
         cuda_devices = [device] if device.type == "cuda" else []
@@ -267,9 +262,9 @@ class _JKOFlowBase(BaseEstimator):
 
     def _check_same_architecture(self, hidden_sizes):
         """warm_start continues the fitted blocks: their network must not have changed."""
-        fitted = getattr(self, "_architecture", None)
+        fitted = self._architecture
         requested = (self.velocity, hidden_sizes, self._n_steps())
-        if fitted is not None and fitted != requested:
+        if fitted != requested:
             names = ("velocity", "hidden_sizes", "n_steps")
             changed = ", ".join(f"{name} {old!r} -> {new!r}" for name, old, new
                                 in zip(names, fitted, requested) if old != new)
@@ -409,8 +404,7 @@ class _JKOFlowBase(BaseEstimator):
         On the CPU ``batch_size``: chunks that stay in cache score fastest
         there. On a GPU a chunk's cost is mostly its kernel launches, so it
         takes as many rows as scikit-learn's ``working_memory`` holds
-        (``sklearn.set_config``), and at least ``batch_size``
-        (benchmarks/JOURNAL.md, "The defaults on a GPU").
+        (``sklearn.set_config``), and at least ``batch_size``.
         """
         if self.device_.type == "cpu":
             return self.batch_size
@@ -590,7 +584,6 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         noise fades out once there are thousands of rows per dimension; but
         never below the step of a column whose values sit on a grid (integer
         codes or counts), where the noise also dequantizes. 0 turns it off.
-        The measurements behind the rule are in ``benchmarks/JOURNAL.md``.
     early_stopping : 'auto' or bool, default='auto'
         Hold out ``validation_fraction`` of the rows and use their exact
         log-likelihood to (i) keep each block's best iterate and stop it after
@@ -647,7 +640,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         blocks only model what is not Gaussian. The map is linear; its
         log-determinant enters ``score_samples``. Worth trying on strongly
         correlated continuous features; it can hurt where the correlations
-        are not linear (measurements in ``benchmarks/JOURNAL.md``).
+        are not linear.
     warm_start : bool, default=False
         When True, ``fit`` continues from the fitted blocks: it adds blocks up
         to ``n_blocks`` if growing had not stopped on ``tol`` or validation,
@@ -759,8 +752,11 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
     (3,)
     """
 
+    # A callback, not data: nothing for a meta-estimator to route to it.
+    __metadata_request__fit = {"on_block": metadata_routing.UNUSED}
+
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None, sample_weight=None):
+    def fit(self, X, y=None, sample_weight=None, on_block=None):
         """Train the flow block by block.
 
         Parameters
@@ -774,6 +770,14 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
             the JKO loss and the validation NLL are weighted means, and rows of
             weight zero are left out. The 'auto' noise level follows the
             effective number of rows (Σw)² / Σw². None weighs every row the same.
+        on_block : callable, default=None
+            Called as ``on_block(flow, record)`` after every block of every
+            round, in the training thread: ``flow`` is the
+            :class:`~skjko.flow.BlockFlow` being trained (float32, on the
+            training device, its blocks so far; ``copy.deepcopy`` it to keep a
+            snapshot, never modify it) and ``record`` the dict that block adds
+            to ``history_``. For monitoring: progress, logging, a density after
+            each block. Not routed as metadata.
 
         Returns
         -------
@@ -783,7 +787,8 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         continuing = self.warm_start and hasattr(self, "flow_")
         X = validate_data(self, check_2d(X), dtype=FLOAT_DTYPES, ensure_min_samples=2,
                           reset=not continuing)
-        return self._fit_flow(X, sample_weight, n_context=0, continuing=continuing)
+        return self._fit_flow(X, sample_weight, n_context=0, continuing=continuing,
+                              on_block=on_block)
 
     def score_samples(self, X):
         """Log-density of each row under the fitted flow.

@@ -51,9 +51,6 @@ class BlockFlow(nn.Module):
         of the other columns given x, log p(y | x).
     """
 
-    #: Class default, so flows pickled before conditional flows existed load as unconditional.
-    n_context = 0
-
     def __init__(self, blocks=(), input_map: InputMap = None, n_context: int = 0):
         super().__init__()
         self.blocks = nn.ModuleList(blocks)

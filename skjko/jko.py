@@ -319,8 +319,7 @@ def jittered(batch: torch.Tensor, noise_std: float, n_context: int = 0) -> torch
     """``batch`` plus N(0, ``noise_std``²) noise on the columns a flow moves.
 
     The last ``n_context`` columns, a conditional flow's context, stay as they
-    are: jittering them too blurs what the density is conditioned on, which
-    cost the conditional MINIBOONE and diabetes fits (benchmarks/JOURNAL.md).
+    are: jittering them too blurs what the density is conditioned on.
     """
     moving = targets(batch, n_context)
     noise = noise_std * torch.randn_like(moving)
@@ -660,7 +659,7 @@ class JKOTrainer:
         ``n_iter_no_change`` checks in a row after its warm-up ends there,
         keeping them. Where the round overfits, its validation NLL climbs from
         the start and never returns; where it pays, it may trail them for a few
-        checks, most often while the rate warms up (benchmarks/JOURNAL.md).
+        checks, most often while the rate warms up.
 
         Parameters
         ----------

@@ -42,10 +42,8 @@ class PotentialVelocity(nn.Module):
     Initialisation starts the flow near the identity: ``w = 0``, ``A``
     Xavier-uniform scaled by 0.1, ``b = 0``, ``c = 0``, the ``K_i, b_i``
     PyTorch's default ``nn.Linear`` init. OT-Flow's own (``w = 1``, ``A``
-    Xavier) made an untrained JKO block shrink standardized 8gaussians so
-    much that after 100 iterations it was still worse than no block (NLL
-    4.33 against 4.25 for the identity; 3.33 from this init; see
-    benchmarks/JOURNAL.md). ``A`` is not zero because ∂Φ/∂A vanishes at
+    Xavier) makes an untrained JKO block shrink standardized data so much
+    that a short block ends worse than no block. ``A`` is not zero because ∂Φ/∂A vanishes at
     ``A = 0``.
     """
 

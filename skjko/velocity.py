@@ -28,9 +28,6 @@ class VelocityMLP(nn.Module):
         the one with respect to the first ``n_features`` columns only.
     """
 
-    #: Class default, so networks pickled before conditional flows existed load unchanged.
-    n_context = 0
-
     def __init__(self, n_features: int, hidden_sizes: Sequence[int], beta: float = 20.0,
                  n_context: int = 0):
         super().__init__()
@@ -77,8 +74,8 @@ class VelocityMLP(nn.Module):
         ``tr = d_1 · diag(M)``, two give ``tr = d_2ᵀ (W_2 ∘ Mᵀ) d_1``. Each row then
         costs less than a forward pass, where the exact trace of a general
         network costs d backward passes. Scoring and validation use it;
-        training keeps the paper's Hutchinson probe, which fitted MINIBOONE
-        and small 2-D data better (``benchmarks/JOURNAL.md``).
+        training keeps the paper's Hutchinson probe, whose noise fits held-out
+        rows better.
 
         Parameters
         ----------

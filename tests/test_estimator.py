@@ -131,6 +131,23 @@ def test_scores_do_not_depend_on_the_batch(data):
                                whole[:20], rtol=1e-12)
 
 
+def test_on_block_sees_the_flow_after_every_block(data):
+    """fit's callback: one call per history row, the flow as it stands, the same model."""
+    seen = []
+
+    def snapshot(flow, record):
+        seen.append((len(flow), record["round"], copy.deepcopy(flow).double()))
+
+    params = dict(random_state=0, **{**FAST, "max_iter": 20, "joint_max_iter": 20})
+    model = JKOFlowDensity(**params).fit(data[0], on_block=snapshot)
+    assert [rounds for _, rounds, _ in seen] == [row["round"] for row in model.history_]
+    assert [n for n, _, _ in seen[:2]] == [1, 2]  # the grow round adds one block per call
+    torch.testing.assert_close(seen[-1][2].blocks.state_dict(), model.flow_.blocks.state_dict())
+    # The callback watches: the same seed without it gives the same model.
+    np.testing.assert_array_equal(JKOFlowDensity(**params).fit(data[0]).score_samples(data[1]),
+                                  model.score_samples(data[1]))
+
+
 def test_cpu_chunks_are_the_batch_size(fitted):
     with sklearn.config_context(working_memory=4096):
         assert fitted._chunk_rows(10**6, 2) == fitted.batch_size

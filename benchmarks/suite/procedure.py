@@ -48,21 +48,19 @@ from .peers import flow_log_density, train_cnf
 def fit_jko_with_snapshots(params, X):
     """``JKOFlowDensity(**params).fit(X)`` once; returns the model, snapshots and wall time.
 
-    A snapshot of the flow is taken after every block of every round (the
-    trainer's ``on_block`` callback, through the estimator's ``_on_block`` hook).
+    A snapshot of the flow is taken after every block of every round (``fit``'s
+    ``on_block`` callback).
     """
     sink, clock = [], [0.0]
 
-    def snapshot(trainer, record):
+    def snapshot(flow, record):
         sink.append(dict(row=dict(record), seconds=time.perf_counter() - clock[0],
-                         flow=copy.deepcopy(trainer.flow).double().eval()))
+                         flow=copy.deepcopy(flow).double().eval()))
 
     model = JKOFlowDensity(**params)
-    model._on_block = snapshot
     clock[0] = time.perf_counter()
-    model.fit(X)
+    model.fit(X, on_block=snapshot)
     seconds = time.perf_counter() - clock[0]
-    del model._on_block
     return model, sink, seconds
 
 
