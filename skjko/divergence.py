@@ -8,7 +8,8 @@ An ODE block takes one of the trace objects below, or any callable
 ``trace(velocity, x, t)``, and evaluates it at every stage of its RK4 steps,
 summing the divergence beside the motion. A trace may also prepare itself once
 per solve: ``for_solve(velocity, x)`` (``x`` its start) returns the
-``(x, t) -> (f(x), div f(x))`` the solve then calls (:func:`divergence_along_solve`).
+``(x, t, stage) -> (f(x), div f(x))`` the solve then calls at each
+:class:`~skjko.ode_block.Stage` (:func:`divergence_along_solve`).
 They keep the graph for differentiation exactly when grad mode is on (as zuko
 does), so training differentiates through the divergence and scoring under
 ``torch.no_grad()`` builds no graph.
@@ -22,12 +23,19 @@ from torch import nn
 
 
 def divergence_along_solve(trace, velocity, x):
-    """``trace`` for one solve of ``velocity`` from ``x`` (n, d): ``(x, t) -> (f(x, t), div)``.
+    """``trace`` for one solve of ``velocity`` from ``x`` (n, d): ``(x, t, stage) -> (f, div)``.
 
-    ``trace.for_solve(velocity, x)`` where the trace has it, else ``trace(velocity, x, t)``.
+    ``trace.for_solve(velocity, x)`` where the trace has it, else ``trace(velocity, x, t)``
+    at every stage.
     """
     for_solve = getattr(trace, "for_solve", None)
-    return partial(trace, velocity) if for_solve is None else for_solve(velocity, x)
+    return _at_every_stage(partial(trace, velocity)) if for_solve is None else for_solve(
+        velocity, x)
+
+
+def _at_every_stage(divergence):
+    """``divergence(x, t)`` as a solve's ``(x, t, stage)``: the same at every stage."""
+    return lambda x, t, stage: divergence(x, t)
 
 
 class ExactTrace:
@@ -107,11 +115,11 @@ class HutchinsonTrace:
             raise ValueError(f"The Hutchinson probe has shape {tuple(self.probe.shape)}; the "
                              f"state has {tuple(x.shape)}.")
         if hasattr(velocity, "probed_divergence"):
-            return velocity.probed_divergence(self.probe)
-        return partial(self._by_autograd, velocity)
+            return _at_every_stage(velocity.probed_divergence(self.probe))
+        return _at_every_stage(partial(self._by_autograd, velocity))
 
     def __call__(self, velocity, x, t):
-        return self.for_solve(velocity, x)(x, t)
+        return self.for_solve(velocity, x)(x, t, None)
 
     def _by_autograd(self, velocity, x, t):
         return divergence_hutchinson(partial(velocity, t=t), x, self.probe, torch.is_grad_enabled())
@@ -148,11 +156,12 @@ class SampledStageTrace:
 
     Notes
     -----
-    The object counts its calls: the solver must evaluate the dynamics
-    ``len(stage_weights)`` times per step, in stage order, as a block's solve
-    (:func:`skjko.ode_block.rk4_path_step`) does, from the first stage of a solve on. Use a fresh
-    one per minibatch, as with a Hutchinson probe. The draws come from torch's
-    global generator, so a seeded fit repeats them.
+    It takes the :class:`~skjko.ode_block.Stage` each evaluation belongs to from
+    the solve (:func:`skjko.ode_block.rk4_path_step`), so it only works inside one
+    and a bare call raises a TypeError. Solves of one object continue one
+    sequence of draws (the blocks of a joint step take different stages). Use
+    a fresh one per minibatch, as with a Hutchinson probe. The draws come from
+    torch's global generator, so a seeded fit repeats them.
     """
 
     #: Fractional part of the golden ratio: the sequence k φ mod 1 spreads evenly.
@@ -164,8 +173,7 @@ class SampledStageTrace:
         self.stage_weights = tuple(float(w) for w in stage_weights)
         self._cumulative = list(accumulate(self.stage_weights))
         self._start = float(torch.rand((), dtype=torch.float64))
-        self._calls = 0
-        self._drawn = None
+        self._steps_drawn = 0  # by the solves before: the next solve's steps follow them
 
     def _stage_of_step(self, step):
         u = (self._start + step * self.GOLDEN) % 1.0
@@ -175,20 +183,19 @@ class SampledStageTrace:
     def for_solve(self, velocity, x):
         """The draws along one solve of ``velocity`` from ``x``, the wrapped trace prepared for it."""
         return partial(self._at_drawn_stage, velocity,
-                       divergence_along_solve(self.trace, velocity, x))
+                       divergence_along_solve(self.trace, velocity, x), self._steps_drawn)
 
     def __call__(self, velocity, x, t):
-        return self._at_drawn_stage(velocity, partial(self.trace, velocity), x, t)
+        raise TypeError("SampledStageTrace draws one stage per RK4 step: use it in an "
+                        "ODEBlock's solve, which tells it each stage.")
 
-    def _at_drawn_stage(self, velocity, divergence, x, t):
-        step, stage = divmod(self._calls, len(self.stage_weights))
-        self._calls += 1
-        if stage == 0:
-            self._drawn = self._stage_of_step(step)
-        if stage != self._drawn:
+    def _at_drawn_stage(self, velocity, divergence, first_step, x, t, stage):
+        step = first_step + stage.step
+        self._steps_drawn = max(self._steps_drawn, step + 1)
+        if stage.index != self._stage_of_step(step):
             return velocity(x, t), x.new_zeros(x.shape[0])
-        fx, div = divergence(x, t)
-        return fx, div / self.stage_weights[stage]
+        fx, div = divergence(x, t, stage)
+        return fx, div / self.stage_weights[stage.index]
 
     def __repr__(self):
         return f"SampledStageTrace({self.trace!r}, stage_weights={list(self.stage_weights)})"

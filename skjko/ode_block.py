@@ -2,6 +2,7 @@
 
 import copy
 from functools import partial
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -15,13 +16,20 @@ _ONE_THIRD, _TWO_THIRDS = 1 / 3, 2 / 3
 RK4_STAGE_WEIGHTS = (1 / 8, 3 / 8, 3 / 8, 1 / 8)
 
 
+class Stage(NamedTuple):
+    """Where a solve evaluates its field: the RK4 step (from 0) and the stage within it (0–3)."""
+
+    step: int
+    index: int
+
+
 class _PathRates:
-    """The field of a solve with the rates of its path integrals: ``(x, t) -> (f, rates)``.
+    """The field of a solve with the rates of its path integrals: ``(x, t, stage) -> (f, rates)``.
 
     ``rates`` holds one (n,) tensor per integral, ∫div f first, then one per name in
     ``integrands``. None of them feeds back into the motion, so the solve moves x
     alone and sums each integral with its RK4 stage weights beside it
-    (:func:`rk4_path_step`). ``divergence``, ``(x, t) -> (f(x, t), div f(x, t))``, is
+    (:func:`rk4_path_step`). ``divergence``, ``(x, t, stage) -> (f(x, t), div f(x, t))``, is
     a trace prepared for this solve (see
     :func:`skjko.divergence.divergence_along_solve`); the HJB residual comes with
     the potential's own closed-form divergence.
@@ -32,12 +40,12 @@ class _PathRates:
         self.divergence = divergence
         self.integrands = integrands
 
-    def __call__(self, x, t):
+    def __call__(self, x, t, stage):
         hjb = None
         if "hjb" in self.integrands:
             fx, div, hjb = self.velocity.velocity_divergence_hjb(x, t)
         else:
-            fx, div = self.divergence(x, t)
+            fx, div = self.divergence(x, t, stage)
         extra = {"kinetic": lambda: (fx * fx).sum(dim=1), "hjb": lambda: hjb}
         return fx, (div, *(extra[name]() for name in self.integrands))
 
@@ -88,11 +96,12 @@ class ODEBlock(nn.Module):
                 ODEBlock(copy.deepcopy(self.velocity), self.n_steps, (middle, t1), h))
 
     def _solve(self, field, x, integrals=()):
-        """``n_steps`` RK4 steps over ``t_span`` of x under ``field(x, t) -> (dx/dt, rates)``,
-        each rate's integral beside it (:func:`rk4_path_step`); returns ``(x, integrals)``."""
+        """``n_steps`` RK4 steps over ``t_span`` of x under ``field(x, t, stage) -> (dx/dt,
+        rates)``, each rate's integral beside it (:func:`rk4_path_step`); returns
+        ``(x, integrals)``."""
         grid = self.time_grid()
-        for t0, t1 in zip(grid[:-1], grid[1:]):
-            x, integrals = rk4_path_step(field, t0, t1, x, integrals)
+        for step, (t0, t1) in enumerate(zip(grid[:-1], grid[1:])):
+            x, integrals = rk4_path_step(field, t0, t1, x, integrals, step)
         return x, integrals
 
     def forward(self, x: torch.Tensor, trace=ExactTrace()):
@@ -188,16 +197,19 @@ def rk4_step(velocity, t0: float, t1: float, x):
 
 
 def _motion_only(velocity):
-    """``velocity`` as a field with no path integrals: ``(x, t) -> (velocity(x, t), ())``."""
-    return lambda x, t: (velocity(x, t), ())
+    """``velocity`` as a field with no path integrals: ``(x, t, stage) -> (velocity(x, t), ())``."""
+    return lambda x, t, stage: (velocity(x, t), ())
 
 
-def rk4_path_step(field, t0: float, t1: float, x, integrals):
-    """One RK4 step of x under ``field(x, t) -> (dx/dt, rates)``, each rate's integral beside it.
+def rk4_path_step(field, t0: float, t1: float, x, integrals, step: int = 0):
+    """One RK4 step of x under ``field(x, t, stage) -> (dx/dt, rates)``, each rate's integral
+    beside it.
 
-    The rates (one (n,) tensor per entry of ``integrals``) do not feed back into
-    the motion, so RK4 adds each integral its quadrature, ``dt · Σ_s w_s rate_s``
-    over the four stages, evaluated in order. Each update is a chain of
+    ``stage`` is the :class:`Stage` being evaluated: ``step`` (this step's index in
+    its solve) and the stage's index in :data:`RK4_STAGE_WEIGHTS`. The rates (one (n,)
+    tensor per entry of ``integrals``) do not feed back into the motion, so RK4 adds
+    each integral its quadrature, ``dt · Σ_s w_s rate_s`` over the four stages. Each
+    update is a chain of
     ``add(…, alpha=…)``: one pass over the tensor per term, where products by the
     step size would each take another.
 
@@ -207,10 +219,12 @@ def rk4_path_step(field, t0: float, t1: float, x, integrals):
     integrals : tuple of Tensor of shape (n,)
     """
     dt = t1 - t0
-    k1, r1 = field(x, t0)
-    k2, r2 = field(x.add(k1, alpha=dt * _ONE_THIRD), t0 + dt * _ONE_THIRD)
-    k3, r3 = field(x.add(k2, alpha=dt).add_(k1, alpha=-dt * _ONE_THIRD), t0 + dt * _TWO_THIRDS)
-    k4, r4 = field(x.add(k1, alpha=dt).sub_(k2, alpha=dt).add_(k3, alpha=dt), t1)
+    k1, r1 = field(x, t0, Stage(step, 0))
+    k2, r2 = field(x.add(k1, alpha=dt * _ONE_THIRD), t0 + dt * _ONE_THIRD, Stage(step, 1))
+    k3, r3 = field(x.add(k2, alpha=dt).add_(k1, alpha=-dt * _ONE_THIRD), t0 + dt * _TWO_THIRDS,
+                   Stage(step, 2))
+    k4, r4 = field(x.add(k1, alpha=dt).sub_(k2, alpha=dt).add_(k3, alpha=dt), t1,
+                   Stage(step, 3))
 
     def update(y, s1, s2, s3, s4):  # the 3/8 rule's weights (1, 3, 3, 1) / 8
         return y.add(s1 + s4, alpha=dt * 0.125).add_(s2 + s3, alpha=dt * 0.375)

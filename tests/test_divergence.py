@@ -187,7 +187,22 @@ def test_sampled_stage_trace_takes_one_divergence_per_step():
     sampled = SampledStageTrace(counting_trace, RK4_STAGE_WEIGHTS)
     block(x, sampled)
     assert len(calls) == block.n_steps
-    assert sampled._calls == 4 * block.n_steps  # the solver's stages, in order
     # Each drawn stage lies within its own step.
     grid = block.time_grid()
     assert all(grid[i] <= t <= grid[i + 1] for i, t in enumerate(calls))
+    # A second solve with the same object (the next block of a joint step) continues the
+    # sequence: its steps are the whole solve's steps n_steps.. 2 n_steps - 1.
+    block(x, sampled)
+    offsets = [t - grid[i] for i, t in enumerate(calls[block.n_steps:])]
+    expected = [sampled._stage_of_step(block.n_steps + i) for i in range(block.n_steps)]
+    dt = grid[1] - grid[0]
+    assert offsets == pytest.approx([dt * (0, 1 / 3, 2 / 3, 1)[s] for s in expected])
+
+
+def test_sampled_stage_trace_needs_a_solve():
+    from skjko.divergence import ExactTrace, SampledStageTrace
+    from skjko.ode_block import RK4_STAGE_WEIGHTS
+
+    block, x = _sampled_stage_block()
+    with pytest.raises(TypeError, match="ODEBlock's solve"):
+        SampledStageTrace(ExactTrace(), RK4_STAGE_WEIGHTS)(block.velocity, x, 0.0)
