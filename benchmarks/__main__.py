@@ -16,8 +16,9 @@ each suite are in ``benchmarks/suite/config.py``:
   their own files.
 
 Writes ``suite_<suite>_<part>.json`` and ``.md`` per part, ``suite_<suite>.md``
-and ``standing_<suite>.md`` (skjko beside its peers on each data set's newest
-density run) into ``--out``, figures into ``--figures`` (default
+and ``standing_<suite>.md`` (skjko beside its peers, from the runs ``STANDING``
+in ``config.py`` names: each data set's newest density run among them) into
+``--out``, figures into ``--figures`` (default
 ``benchmarks/figures`` for the full suite, ``<out>/figures`` otherwise), and
 prints the tables.
 """

@@ -230,3 +230,17 @@ SUITES = {
 # (128, 128) with 2 blocks, fitted only briefly (weights not converged).
 DEFAULT_HIDDEN = (128, 128)
 SPEED_JKO = dict(hidden_sizes=DEFAULT_HIDDEN, n_blocks=2, **_FIXED_WORK)
+
+#: The runs ``standing_<suite>.md`` reads, by tag (the file ``suite_<suite>_<tag>.json``):
+#: named here, so a variant (``--label``) or an older narrowed run never enters the standing
+#: by finishing last. A rerun under the same name replaces its file; a run under a new name
+#: enters the standing when its tag is added here. Among the named runs a data set's newest
+#: rows (density, conditional) or a part's newest run (the others) are shown. A suite not
+#: listed reads every saved run.
+STANDING = {
+    "full": ("density-miniboone", "density-digits",
+             "density-8gaussians-pinwheel-moons-checkerboard", "density-rings-2spirals",
+             "conditional", "anomaly", "speed", "training", "memory", "scaling", "threads",
+             "defaults-digits-wbc-pima-vowels-letter-cardio-satellite-pendigits-shuttle",
+             "device-rings", "older_code", "anytime"),
+}

@@ -9,7 +9,7 @@ import numpy as np
 from ..common import pyplot
 from . import (anomaly, anytime, defaults, density, device, divergence, older_code, parallel,
                procedure, small_data, training, velocity)
-from .config import ALL_PARTS, DEFAULT_HIDDEN, SUITES
+from .config import ALL_PARTS, DEFAULT_HIDDEN, STANDING, SUITES
 
 
 def _verdict(met, by):
@@ -257,6 +257,14 @@ def saved_tags(out_dir, suite):
     return sorted(tags, key=lambda t: (ALL_PARTS.index(t.split("-")[0]), t))
 
 
+def standing_tags(out_dir, suite):
+    """The saved runs the standing reads: the suite's named runs (``config.STANDING``) that
+    exist in ``out_dir``, in the order of :func:`saved_tags`; every saved run for a suite
+    that names none."""
+    tags = saved_tags(out_dir, suite)
+    return [t for t in tags if t in STANDING[suite]] if suite in STANDING else tags
+
+
 def combine(out_dir, suite):
     """Join every ``suite_<suite>_<tag>.md`` in ``out_dir`` into ``suite_<suite>.md``.
 
@@ -274,9 +282,10 @@ def combine(out_dir, suite):
 def standing_report(out_dir, suite):
     """Where skjko stands, one section per part: the density :func:`standing_table`, the
     conditional part's data sets each from its newest run (:func:`newest_rows`), then
-    every other part's tables from its newest saved run (by the header's ``finished``)."""
+    every other part's tables from its newest named run (:func:`standing_tags`, by the
+    header's ``finished``)."""
     newest = {}
-    for tag in saved_tags(out_dir, suite):
+    for tag in standing_tags(out_dir, suite):
         part = tag.split("-")[0]
         saved = json.loads((Path(out_dir) / f"suite_{suite}_{tag}.json").read_text())
         if part not in newest or saved.get("finished", "") >= newest[part][0]:
@@ -308,12 +317,12 @@ def _off_data_cell(*rows):
 
 
 def newest_rows(out_dir, suite, part):
-    """Each data set's rows from the newest saved run of ``part`` that has it.
+    """Each data set's rows from the newest named run of ``part`` that has it.
 
-    Runs are ordered by their header's ``finished`` time; the density and
-    conditional parts save one file per run (``suite_<suite>_<part>-<data
-    sets>.json``), so a data set re-run later replaces its older rows and keeps
-    the others'.
+    The runs are the standing's (:func:`standing_tags`), ordered by their
+    header's ``finished`` time; the density and conditional parts save one file
+    per run (``suite_<suite>_<part>-<data sets>.json``), so a data set re-run
+    later replaces its older rows and keeps the others'.
 
     Returns
     -------
@@ -321,7 +330,7 @@ def newest_rows(out_dir, suite, part):
         data set -> (finished, tag, code, cpu, rows), in the suite's data-set order.
     """
     newest = {}
-    for tag in saved_tags(out_dir, suite):
+    for tag in standing_tags(out_dir, suite):
         if tag.split("-")[0] != part:
             continue
         saved = json.loads((Path(out_dir) / f"suite_{suite}_{tag}.json").read_text())

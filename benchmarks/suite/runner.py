@@ -67,6 +67,8 @@ def redraw(suite, parts, out_dir, figures_dir):
     for tag in report.saved_tags(out_dir, suite):
         if tag.split("-")[0] in parts:
             saved = json.loads((Path(out_dir) / f"suite_{suite}_{tag}.json").read_text())
+            if "result" not in saved:  # ``-bench``: written by the part's older script
+                continue
             header = {k: v for k, v in saved.items() if k not in ("part", "result")}
             print(report.write(out_dir, figures_dir, suite, tag, saved["result"], header))
     report.combine(out_dir, suite)
