@@ -31,7 +31,7 @@ def main(argv=None):
     X, _ = make_moons(600 if args.quick else 1500, noise=0.08, random_state=0)
     grid = {"h": [0.05, 0.25, 1.0, 4.0], "n_blocks": [1, 2]}
     flow = JKOFlowDensity(hidden_sizes=(32, 32), max_iter=15 if args.quick else 150,
-                          batch_size=500, learning_rate=5e-3, tol=0.0, n_reparam=0,
+                          batch_size=500, learning_rate=5e-3, movement_tol=0.0, n_reparam=0,
                           random_state=0)
     search = GridSearchCV(flow, grid, cv=3).fit(X)
     print(f"best: {search.best_params_}, mean held-out log-likelihood {search.best_score_:.3f}")

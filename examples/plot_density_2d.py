@@ -66,7 +66,7 @@ def main(argv=None):
     for row, (name, make) in zip(axes, TOYS.items()):
         X = make(n_rows)
         start = time.perf_counter()
-        model = JKOFlowDensity(hidden_sizes=(64, 64), n_blocks=n_blocks, tol=0.0,
+        model = JKOFlowDensity(hidden_sizes=(64, 64), n_blocks=n_blocks, movement_tol=0.0,
                                max_iter=max_iter, batch_size=500, learning_rate=5e-3,
                                n_reparam=0, random_state=0).fit(X)
         print(f"{name}: {model.n_blocks_} blocks in {time.perf_counter() - start:.1f} s, "

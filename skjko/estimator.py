@@ -12,7 +12,7 @@ from sklearn.base import (BaseEstimator, ClassNamePrefixFeaturesOutMixin, Densit
                           TransformerMixin, _fit_context)
 from sklearn.utils import check_random_state, metadata_routing
 from sklearn.model_selection import train_test_split
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from sklearn.utils.validation import (_check_sample_weight, check_array, check_is_fitted,
                                       validate_data)
 
@@ -40,8 +40,11 @@ AUTO_NOISE_FRACTION_UNVALIDATED = 1.0
 #: also dequantizes, and a density fitted to integer rows without it spikes on them.
 AUTO_NOISE_FADE_ROWS = 1000
 AUTO_NOISE_FADE_POWER = 3
-#: tol='auto' without validation data (with it, validation alone stops growth).
-AUTO_TOL_UNVALIDATED = 0.01
+#: movement_tol='auto' without validation data (with it, validation alone stops growth).
+AUTO_MOVEMENT_TOL_UNVALIDATED = 0.01
+#: Parameters renamed in 0.2, each to the name that says what it counts; the old names
+#: still work, with a FutureWarning, until 0.4.
+RENAMED_PARAMETERS = {"tol": "movement_tol", "n_iter_no_change": "n_checks_no_change"}
 
 #: The joint round's learning rate, as a fraction of ``learning_rate``: it starts from
 #: trained blocks, which full-size first steps would knock about.
@@ -97,7 +100,9 @@ class _JKOFlowBase(BaseEstimator):
         "h_growth": [Interval(Real, 0, None, closed="neither")],
         "h_max": [Interval(Real, 0, None, closed="neither")],
         "n_blocks": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
+        "movement_tol": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
+        "tol": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"}),
+                Hidden(StrOptions({"deprecated"}))],
         "velocity": [StrOptions({"mlp", "potential"})],
         "alpha_hjb": [Interval(Real, 0, None, closed="left")],
         "hidden_sizes": ["array-like"],
@@ -112,7 +117,9 @@ class _JKOFlowBase(BaseEstimator):
         "noise_std": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "early_stopping": [StrOptions({"auto"}), "boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_checks_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"),
+                             Hidden(StrOptions({"deprecated"}))],
         "validation_interval": [Interval(Integral, 1, None, closed="left")],
         "n_blocks_no_change": [Interval(Integral, 1, None, closed="left")],
         "n_reparam": [Interval(Integral, 0, None, closed="left")],
@@ -127,21 +134,22 @@ class _JKOFlowBase(BaseEstimator):
         "verbose": ["verbose"],
     }
 
-    def __init__(self, *, h=1.0, h_growth=1.4, h_max=5.0, n_blocks=4, tol="auto",
+    def __init__(self, *, h=1.0, h_growth=1.4, h_max=5.0, n_blocks=4, movement_tol="auto",
                  velocity="mlp", alpha_hjb=0.0, hidden_sizes=(128, 128), n_steps="auto",
                  max_iter=1000, batch_size=1000, learning_rate=5e-3,
                  learning_rate_schedule="cosine", training_divergence="hutchinson",
                  divergence_stages="auto", weight_decay=0.0,
                  noise_std="auto", early_stopping="auto", validation_fraction=0.1,
-                 n_iter_no_change=5, validation_interval=25, n_blocks_no_change=1, n_reparam=0,
+                 n_checks_no_change=5, validation_interval=25, n_blocks_no_change=1, n_reparam=0,
                  eta=0.5, n_refine=0, joint_max_iter="auto", whiten=False, warm_start=False,
                  device="auto",
-                 n_threads=1, random_state=None, verbose=0):
+                 n_threads=1, random_state=None, verbose=0, tol="deprecated",
+                 n_iter_no_change="deprecated"):
         self.h = h
         self.h_growth = h_growth
         self.h_max = h_max
         self.n_blocks = n_blocks
-        self.tol = tol
+        self.movement_tol = movement_tol
         self.velocity = velocity
         self.alpha_hjb = alpha_hjb
         self.hidden_sizes = hidden_sizes
@@ -156,7 +164,7 @@ class _JKOFlowBase(BaseEstimator):
         self.noise_std = noise_std
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
+        self.n_checks_no_change = n_checks_no_change
         self.validation_interval = validation_interval
         self.n_blocks_no_change = n_blocks_no_change
         self.n_reparam = n_reparam
@@ -169,6 +177,8 @@ class _JKOFlowBase(BaseEstimator):
         self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
 
     def _fit_flow(self, X, sample_weight, n_context, continuing, on_block=None):
         """Train the flow on the validated state rows ``X`` (n_samples, n_features).
@@ -199,7 +209,7 @@ class _JKOFlowBase(BaseEstimator):
         # The noise moves the targets alone (jko.jittered), so σ counts only their columns.
         noise_std = self._noise_std(targets(X_train, n_context), n_effective,
                                     validated=X_val is not None)
-        tol = self._tol(validated=X_val is not None)
+        movement_tol = self._movement_tol(validated=X_val is not None)
         n_steps = self._n_steps()
         divergence_stages = self._divergence_stages()
         as_tensor = lambda a: None if a is None else torch.tensor(  # noqa: E731
@@ -209,7 +219,8 @@ class _JKOFlowBase(BaseEstimator):
             flow, history, as_tensor(X_train),
             as_tensor(X_val), TrainingSettings(
                 max_iter=self.max_iter, batch_size=self.batch_size,
-                learning_rate=self.learning_rate, n_iter_no_change=self.n_iter_no_change,
+                learning_rate=self.learning_rate,
+                n_checks_no_change=self._renamed("n_iter_no_change"),
                 validation_interval=self.validation_interval,
                 transport_cost=self._transport_cost(), alpha_hjb=self.alpha_hjb,
                 weight_decay=self.weight_decay, noise_std=noise_std,
@@ -230,7 +241,7 @@ class _JKOFlowBase(BaseEstimator):
             try:
                 if grow:
                     stop_reason = trainer.grow(
-                        self.n_blocks, self.h, self.h_growth, self.h_max, tol,
+                        self.n_blocks, self.h, self.h_growth, self.h_max, movement_tol,
                         self.n_blocks_no_change,
                         lambda: self._make_velocity(X.shape[1] - n_context, hidden_sizes,
                                                     n_context).to(device),
@@ -245,7 +256,7 @@ class _JKOFlowBase(BaseEstimator):
         self.step_sizes_ = trainer.step_sizes
         self.history_ = trainer.history
         self.stop_reason_ = stop_reason
-        self.tol_ = tol
+        self.movement_tol_ = movement_tol
         self.joint_max_iter_ = joint_max_iter
         self.noise_std_ = noise_std
         self.n_steps_ = n_steps
@@ -316,11 +327,28 @@ class _JKOFlowBase(BaseEstimator):
                              f"hidden_sizes must repeat one width, got {self.hidden_sizes!r}.")
         return sizes
 
-    def _tol(self, validated):
+    def _movement_tol(self, validated):
         """'auto': with validation data, validation alone decides when growth stops."""
-        if self.tol == "auto":
-            return 0.0 if validated else AUTO_TOL_UNVALIDATED
-        return self.tol
+        movement_tol = self._renamed("tol")
+        if movement_tol == "auto":
+            return 0.0 if validated else AUTO_MOVEMENT_TOL_UNVALIDATED
+        return movement_tol
+
+    def _renamed(self, old):
+        """The value of the parameter ``old`` was renamed to: the old one's, if it was set."""
+        new = RENAMED_PARAMETERS[old]
+        if getattr(self, old) == "deprecated":
+            return getattr(self, new)
+        warnings.warn(f"'{old}' was renamed '{new}' in 0.2 and will be removed in 0.4; "
+                      f"its value is used for '{new}'.", FutureWarning)
+        return getattr(self, old)
+
+    @property
+    def tol_(self):
+        """Deprecated: ``movement_tol_``; will be removed in 0.4."""
+        warnings.warn("'tol_' was renamed 'movement_tol_' in 0.2 and will be removed in 0.4.",
+                      FutureWarning)
+        return self.movement_tol_
 
     def _n_steps(self):
         if self.n_steps == "auto":
@@ -501,11 +529,12 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         Maximum number of blocks. With early stopping, blocks are added only
         while they improve the validation NLL. Fewer blocks leave the joint
         round (``joint_max_iter='auto'``) more steps for the same cost.
-    tol : float or 'auto', default='auto'
+    movement_tol : float or 'auto', default='auto'
         Stop adding blocks once a block's W2 movement is small:
-        ``E‖x − T_k(x)‖² / E‖T_k(x)‖² < tol``. 'auto': 0 (never) when early
-        stopping is on, since the validation NLL then decides when to stop
-        growing; 0.01 without validation data. Resolved into ``tol_``.
+        ``E‖x − T_k(x)‖² / E‖T_k(x)‖² < movement_tol``. 'auto': 0 (never) when
+        early stopping is on, since the validation NLL then decides when to
+        stop growing; 0.01 without validation data. Resolved into
+        ``movement_tol_``. Raise it to stop a fit without validation sooner.
     velocity : {'mlp', 'potential'}, default='mlp'
         The velocity field of each block. 'mlp': JKO-iFlow's autonomous MLP
         f(x) (Softplus), trained with a Hutchinson divergence and scored with
@@ -587,7 +616,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
     early_stopping : 'auto' or bool, default='auto'
         Hold out ``validation_fraction`` of the rows and use their exact
         log-likelihood to (i) keep each block's best iterate and stop it after
-        ``n_iter_no_change`` checks without improvement, and (ii) stop adding
+        ``n_checks_no_change`` checks without improvement, and (ii) stop adding
         blocks after ``n_blocks_no_change`` blocks without improvement,
         keeping the best prefix of blocks. 'auto' enables it whenever the
         split leaves at least 2 validation and 2 training rows; turning it
@@ -595,8 +624,10 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         Resolved into ``early_stopping_``.
     validation_fraction : float, default=0.1
         Fraction of the rows held out when early stopping is on.
-    n_iter_no_change : int, default=5
-        Validation checks without improvement before a block stops.
+    n_checks_no_change : int, default=5
+        Validation checks (one every ``validation_interval`` steps) without
+        improvement before a block stops, and behind the JKO weights in a row
+        before the joint round stops.
     validation_interval : int, default=25
         Optimizer steps between two validation checks.
     n_blocks_no_change : int, default=1
@@ -631,7 +662,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         budgets in all. The round runs only with validation rows: it
         keeps its last iterate when that beats the JKO weights on validation
         NLL, and the JKO weights otherwise; a round behind them at
-        ``n_iter_no_change`` validation checks in a row after its warm-up ends
+        ``n_checks_no_change`` validation checks in a row after its warm-up ends
         there (where it overfits, it does not recover).
     whiten : bool, default=False
         After per-feature standardization, decorrelate the features with ZCA
@@ -643,7 +674,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         are not linear.
     warm_start : bool, default=False
         When True, ``fit`` continues from the fitted blocks: it adds blocks up
-        to ``n_blocks`` if growing had not stopped on ``tol`` or validation,
+        to ``n_blocks`` if growing had not stopped on ``movement_tol`` or validation,
         then runs ``n_reparam`` and ``n_refine`` further rounds and the joint
         round. The standardization (and whitening) of the first fit is kept.
     device : {'auto', 'cpu', 'cuda', 'cuda:N'} or torch.device, default='auto'
@@ -668,6 +699,10 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
     verbose : int, default=0
         1: a progress bar while each block trains and a summary line after
         it; 2: progress bars stay on screen; 0: silent.
+    tol : float or 'auto'
+        Deprecated since 0.2, removed in 0.4: use ``movement_tol``.
+    n_iter_no_change : int
+        Deprecated since 0.2, removed in 0.4: use ``n_checks_no_change``.
 
     Attributes
     ----------
@@ -691,8 +726,8 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         space; nan without validation), ``w2_movement`` E‖x − T_k(x)‖²,
         ``w2_ratio`` (over E‖T_k(x)‖²), ``seconds`` and ``diverged``.
         :func:`skjko.plot_history` draws it.
-    tol_ : float
-        The W2-ratio threshold growth used (``tol``, or its 'auto' value).
+    movement_tol_ : float
+        The W2-ratio threshold growth used (``movement_tol``, or its 'auto' value).
     n_steps_ : int
         RK4 steps per block (``n_steps``, or its 'auto' value).
     divergence_stages_ : str
@@ -702,7 +737,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         Whether validation rows were held out (``early_stopping``, or its
         'auto' value for this fit's rows).
     stop_reason_ : str
-        Why no more blocks were added: ``'n_blocks'``, ``'tol'``,
+        Why no more blocks were added: ``'n_blocks'``, ``'movement_tol'``,
         ``'validation'`` (blocks kept up to the best validation NLL),
         ``'diverged'`` or ``'interrupted'`` (KeyboardInterrupt).
     mean_ : ndarray of shape (n_features,)

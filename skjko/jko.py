@@ -36,7 +36,7 @@ IMPROVEMENT = 1e-4
 class Patience:
     """Early stopping on a validation NLL: the best so far and the checks since it.
 
-    One rule for the best iterate within a block (``n_iter_no_change`` checks)
+    One rule for the best iterate within a block (``n_checks_no_change`` checks)
     and for the number of blocks (``n_blocks_no_change`` blocks), as
     HistGradientBoosting's ``_should_stop`` serves its iterations.
 
@@ -201,7 +201,7 @@ class TrainingSettings:
     max_iter: int
     batch_size: int
     learning_rate: float
-    n_iter_no_change: int = 5
+    n_checks_no_change: int = 5
     validation_interval: int = 25
     transport_cost: str = "endpoint"
     alpha_hjb: float = 0.0
@@ -279,19 +279,19 @@ class BlockRecord:
     diverged: bool
 
 
-def train_block(block: ODEBlock, x: torch.Tensor, h: float, fit: TrainingSettings,
+def train_block(block: ODEBlock, x: torch.Tensor, h: float, settings: TrainingSettings,
                 validation: ValidationData = None, progress=None, weight: torch.Tensor = None,
                 n_context: int = 0):
     """AdamW on the JKO objective of ``block``; the weights are updated in place.
 
-    Each minibatch's moving columns are jittered by N(0, ``fit.noise_std``² I)
+    Each minibatch's moving columns are jittered by N(0, ``settings.noise_std``² I)
     when that is positive. ``weight`` (n,), when given, weights the rows of
     ``x`` in the loss. The last ``n_context`` columns of ``x`` are a context
     the block does not move (see :func:`jko_loss`).
 
     With ``validation``, the exact validation NLL is checked every
-    ``fit.validation_interval`` steps; the block ends at the best iterate and
-    stops after ``fit.n_iter_no_change`` checks without improvement. A
+    ``settings.validation_interval`` steps; the block ends at the best iterate and
+    stops after ``settings.n_checks_no_change`` checks without improvement. A
     non-finite loss stops the block and restores the last weights that gave a
     finite one, with a :class:`~sklearn.exceptions.ConvergenceWarning` left to
     the caller.
@@ -307,10 +307,10 @@ def train_block(block: ODEBlock, x: torch.Tensor, h: float, fit: TrainingSetting
         (:func:`still_falling` over two windows of ``validation_interval`` steps).
     """
     def objective(batch, batch_weight):
-        return jko_loss(block, batch, h, fit.transport_cost, fit.alpha_hjb, fit.trace(batch),
+        return jko_loss(block, batch, h, settings.transport_cost, settings.alpha_hjb, settings.trace(batch),
                         batch_weight, n_context)
 
-    return minimize(block, objective, x, fit,
+    return minimize(block, objective, x, settings,
                     None if validation is None else partial(validation.nll, block),
                     progress, weight, n_context=n_context)
 
@@ -329,7 +329,7 @@ def jittered(batch: torch.Tensor, noise_std: float, n_context: int = 0) -> torch
 
 
 def minimize(module: torch.nn.Module, objective: Callable, x: torch.Tensor,
-             fit: TrainingSettings, validation_nll: Callable = None, progress=None,
+             settings: TrainingSettings, validation_nll: Callable = None, progress=None,
              weight: torch.Tensor = None, stop: Callable = None, n_context: int = 0):
     """AdamW on ``objective(batch, batch_weight)`` over minibatches of ``x``: the loop of
     :func:`train_block`, for any module (one block, or every block of a flow).
@@ -343,30 +343,30 @@ def minimize(module: torch.nn.Module, objective: Callable, x: torch.Tensor,
     """
     # Decoupled weight decay pulls the weights, and so the velocity, towards
     # zero: a block that learns nothing stays the identity. 0 is plain Adam.
-    optimizer = torch.optim.AdamW(module.parameters(), lr=fit.learning_rate,
-                                  weight_decay=fit.weight_decay)
-    scheduler = None if fit.schedule is None else fit.schedule(optimizer, fit.max_iter)
-    batches = minibatch_indices(x.shape[0], fit.batch_size, x.device)
+    optimizer = torch.optim.AdamW(module.parameters(), lr=settings.learning_rate,
+                                  weight_decay=settings.weight_decay)
+    scheduler = None if settings.schedule is None else settings.schedule(optimizer, settings.max_iter)
+    batches = minibatch_indices(x.shape[0], settings.batch_size, x.device)
     result = dict(n_iter=0, best_iter=0, loss=math.nan, kl_loss=math.nan, w2_loss=math.nan,
                   val_nll=math.nan, diverged=False, unconverged=False, stopped=False)
     losses = None  # the last finite (loss, kl_loss, w2_loss), read back once at the end
     # Without validation, the last two windows of losses tell whether the budget ended a
     # block that was still learning (kept on the device, read back once at the end).
-    recent = collections.deque(maxlen=2 * fit.validation_interval)
-    best, patience = None, Patience(fit.n_iter_no_change)
+    recent = collections.deque(maxlen=2 * settings.validation_interval)
+    best, patience = None, Patience(settings.n_checks_no_change)
     if validation_nll is not None:  # the starting weights are a candidate too
         val_nll = validation_nll()
         if math.isfinite(val_nll):
             best = WeightSnapshot(module)
             result["val_nll"] = patience.best = val_nll
     last_good = WeightSnapshot(module)  # weights that gave a finite loss
-    for iteration in range(1, fit.max_iter + 1):
+    for iteration in range(1, settings.max_iter + 1):
         rows = next(batches)
         batch, batch_weight = x[rows], None if weight is None else weight[rows]
-        if fit.noise_std > 0:
+        if settings.noise_std > 0:
             # Noise regularization: the block fits the rows smoothed by N(0, σ²I),
             # which keeps it from memorising a small training set.
-            batch = jittered(batch, fit.noise_std, n_context)
+            batch = jittered(batch, settings.noise_std, n_context)
         loss, kl_loss, w2_loss = objective(batch, batch_weight)
         if not torch.isfinite(loss):
             last_good.restore()
@@ -375,7 +375,7 @@ def minimize(module: torch.nn.Module, objective: Callable, x: torch.Tensor,
         last_good.save()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(module.parameters(), fit.max_grad_norm)
+        torch.nn.utils.clip_grad_norm_(module.parameters(), settings.max_grad_norm)
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
@@ -391,8 +391,8 @@ def minimize(module: torch.nn.Module, objective: Callable, x: torch.Tensor,
         if stop is not None and stop(iteration):
             result["stopped"] = True
             break
-        if validation_nll is None or (iteration % fit.validation_interval
-                                      and iteration != fit.max_iter):
+        if validation_nll is None or (iteration % settings.validation_interval
+                                      and iteration != settings.max_iter):
             continue
         val_nll = validation_nll()
         if not math.isfinite(val_nll):
@@ -407,7 +407,7 @@ def minimize(module: torch.nn.Module, objective: Callable, x: torch.Tensor,
             break
     else:  # no break: the budget, not the patience, ended the block
         result["unconverged"] = (result["best_iter"] > 0 if validation_nll is not None
-                                 else still_falling(recent, fit.validation_interval))
+                                 else still_falling(recent, settings.validation_interval))
     if losses is not None:
         result.update(zip(("loss", "kl_loss", "w2_loss"), torch.stack(losses).tolist()))
     if best is not None:
@@ -468,7 +468,7 @@ class JKOTrainer:
         Standardized training rows.
     x_val : Tensor of shape (n_val, d) or None
         Standardized validation rows (None: no early stopping or selection).
-    fit : TrainingSettings
+    settings : TrainingSettings
         How each block is trained.
     verbose : int
         Progress bars per block when positive.
@@ -484,13 +484,13 @@ class JKOTrainer:
         monitoring, e.g. scoring the flow as it stands after each block.
     """
 
-    def __init__(self, flow: BlockFlow, history: list, x, x_val, fit: TrainingSettings,
+    def __init__(self, flow: BlockFlow, history: list, x, x_val, settings: TrainingSettings,
                  verbose: int = 0, *, weight=None, weight_val=None, rounds_done=None,
                  on_block: Callable = None):
         self.flow, self.history = flow, history
         self.on_block = on_block
         self.rounds_done = {"reparam": 0, "refine": 0, "joint": 0, **(rounds_done or {})}
-        self.x, self.x_val, self.fit, self.verbose = x, x_val, fit, verbose
+        self.x, self.x_val, self.settings, self.verbose = x, x_val, settings, verbose
         self.weight, self.weight_val = weight, weight_val
 
     @property
@@ -500,18 +500,18 @@ class JKOTrainer:
 
     def _validation(self):
         return None if self.x_val is None else ValidationData(
-            self.x_val, self.fit.batch_size, self.weight_val, self.flow.n_context)
+            self.x_val, self.settings.batch_size, self.weight_val, self.flow.n_context)
 
     def _train(self, block, x, validation, h, round_name, index):
         """Train a copy of ``block``; return it, the pushed data and its record."""
         start = time.perf_counter()
         block = copy.deepcopy(block).train()
-        with tqdm(total=self.fit.max_iter, desc=f"{round_name} block {index + 1} h={h:.3g}",
+        with tqdm(total=self.settings.max_iter, desc=f"{round_name} block {index + 1} h={h:.3g}",
                   disable=not self.verbose, leave=self.verbose > 1, mininterval=0.5) as bar:
-            result = train_block(block, x, h, self.fit, validation, bar, self.weight,
+            result = train_block(block, x, h, self.settings, validation, bar, self.weight,
                                  self.flow.n_context)
         block.eval()
-        y = push_forward(block, x, self.fit.batch_size)
+        y = push_forward(block, x, self.settings.batch_size)
         if result["diverged"]:
             warnings.warn(
                 f"JKO block {index + 1} diverged ({round_name} round): non-finite loss at "
@@ -523,7 +523,7 @@ class JKOTrainer:
                      else "its training loss was still falling")
             warnings.warn(
                 f"JKO block {index + 1} ({round_name} round) reached max_iter="
-                f"{self.fit.max_iter} while {still}; increase max_iter or learning_rate.",
+                f"{self.settings.max_iter} while {still}; increase max_iter or learning_rate.",
                 ConvergenceWarning)
         movement = mean_squared_movement(x, y, self.weight)
         y_targets = targets(y, self.flow.n_context)
@@ -550,12 +550,12 @@ class JKOTrainer:
         """Training and validation rows pushed through every block of the flow."""
         x, validation = self.x, self._validation()
         for block in self.flow.blocks:
-            x = push_forward(block, x, self.fit.batch_size)
+            x = push_forward(block, x, self.settings.batch_size)
             if validation is not None:
                 validation.push(block)
         return x, validation
 
-    def grow(self, n_blocks, h, h_growth, h_max, tol, n_blocks_no_change, make_velocity,
+    def grow(self, n_blocks, h, h_growth, h_max, movement_tol, n_blocks_no_change, make_velocity,
              n_steps):
         """Add blocks until ``n_blocks``, a small W2 movement, or no validation gain.
 
@@ -565,7 +565,7 @@ class JKOTrainer:
 
         Returns
         -------
-        stop_reason : {"n_blocks", "tol", "validation", "diverged"}
+        stop_reason : {"n_blocks", "movement_tol", "validation", "diverged"}
         """
         x, validation = self._pushed()
         # A continued flow (warm start) is the bar new blocks must beat.
@@ -600,8 +600,8 @@ class JKOTrainer:
                 elif patience.exhausted:
                     stop_reason = "validation"
                     break
-            if record.w2_ratio < tol:
-                stop_reason = "tol"
+            if record.w2_ratio < movement_tol:
+                stop_reason = "movement_tol"
                 break
         if validation is not None and best_length < len(self.flow):
             self.truncate(best_length)
@@ -615,7 +615,7 @@ class JKOTrainer:
         """E‖T_k(x) − x‖² of every block on the training rows pushed so far."""
         movements, x = [], self.x
         for block in self.flow.blocks:
-            y = push_forward(block, x, self.fit.batch_size)
+            y = push_forward(block, x, self.settings.batch_size)
             movements.append(mean_squared_movement(x, y, self.weight))
             x = y
         return movements
@@ -631,7 +631,7 @@ class JKOTrainer:
                               f"in the {round_name} round; kept its previous weights.",
                               ConvergenceWarning)
                 block = self.flow.blocks[k]
-                y = push_forward(block, x, self.fit.batch_size)
+                y = push_forward(block, x, self.settings.batch_size)
             else:
                 if record.best_iter > 0:  # best_iter 0: the old weights (and h) were kept
                     block.h = h_k
@@ -656,7 +656,7 @@ class JKOTrainer:
         on a few hundred rows the best of twenty checks is often a lucky one
         that loses on new rows. The validation NLL is also checked every
         ``validation_interval`` steps: a round behind the JKO weights at
-        ``n_iter_no_change`` checks in a row after its warm-up ends there,
+        ``n_checks_no_change`` checks in a row after its warm-up ends there,
         keeping them. Where the round overfits, its validation NLL climbs from
         the start and never returns; where it pays, it may trail them for a few
         checks, most often while the rate warms up.
@@ -673,13 +673,13 @@ class JKOTrainer:
         if self.x_val is None:
             raise ValueError("The joint round needs validation rows to choose its iterate.")
         start = time.perf_counter()
-        fit = replace(self.fit, max_iter=max_iter, learning_rate=learning_rate,
-                      trace=self.fit.trace if trace is None else trace,
-                      schedule=with_warmup(self.fit.schedule))
+        settings = replace(self.settings, max_iter=max_iter, learning_rate=learning_rate,
+                      trace=self.settings.trace if trace is None else trace,
+                      schedule=with_warmup(self.settings.schedule))
         flow, n_context = self.flow, self.flow.n_context
 
         def objective(batch, batch_weight):
-            kl_loss = kl_to_standard_normal(*flow.through_blocks(batch, fit.trace(batch)),
+            kl_loss = kl_to_standard_normal(*flow.through_blocks(batch, settings.trace(batch)),
                                             batch_weight, n_context)
             return kl_loss, kl_loss, torch.zeros_like(kl_loss)
 
@@ -695,16 +695,16 @@ class JKOTrainer:
 
         def losing(iteration):
             nonlocal checks_behind
-            if iteration % fit.validation_interval or iteration <= n_warm:
+            if iteration % settings.validation_interval or iteration <= n_warm:
                 return False
             ahead = beats_jko_weights(validation.nll(flow.through_blocks))
             checks_behind = 0 if ahead else checks_behind + 1
-            return checks_behind >= fit.n_iter_no_change
+            return checks_behind >= settings.n_checks_no_change
 
         flow.blocks.train()
         with tqdm(total=max_iter, desc=f"{round_name}: all {len(flow)} blocks",
                   disable=not self.verbose, leave=self.verbose > 1, mininterval=0.5) as bar:
-            result = minimize(flow.blocks, objective, self.x, fit, progress=bar,
+            result = minimize(flow.blocks, objective, self.x, settings, progress=bar,
                               weight=self.weight, stop=losing, n_context=n_context)
         flow.blocks.eval()
         result["val_nll"] = validation.nll(flow.through_blocks)

@@ -119,7 +119,7 @@ def test_scale_free_data_keeps_its_density_scale(X):
 
 @pytest.mark.parametrize("params, match", [
     ({"h": 0}, "'h' parameter"), ({"h": -1.0}, "'h' parameter"),
-    ({"n_blocks": 0}, "'n_blocks' parameter"), ({"tol": -0.1}, "'tol' parameter"),
+    ({"n_blocks": 0}, "'n_blocks' parameter"), ({"movement_tol": -0.1}, "'movement_tol' parameter"),
     ({"hidden_sizes": ()}, "hidden_sizes"), ({"hidden_sizes": (8, 0)}, "hidden_sizes"),
     ({"batch_size": 0}, "'batch_size' parameter"), ({"batch_size": 2.5}, "'batch_size' parameter"),
     ({"max_iter": 0}, "'max_iter' parameter"), ({"learning_rate": 0.0}, "'learning_rate' parameter"),

@@ -44,7 +44,7 @@ def test_fitted_attributes(fitted):
     assert joint["round"] == "joint 1" and joint["n_iter"] == fitted.joint_max_iter_ > 0
     assert fitted.n_features_in_ == 2 and fitted.device_ == torch.device("cpu")
     assert fitted.n_iter_ == sum(r["n_iter"] for r in fitted.history_)
-    assert fitted.stop_reason_ in {"tol", "n_blocks"}
+    assert fitted.stop_reason_ in {"movement_tol", "n_blocks"}
     for record in fitted.history_:
         assert set(record) >= {"h", "n_iter", "loss", "w2_movement", "seconds"}
         assert np.isfinite(record["loss"])

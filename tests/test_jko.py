@@ -18,14 +18,14 @@ def test_step_sizes_grow_geometrically_up_to_h_max():
     assert step_sizes(0.25, 1.0, 5.0, 3) == [0.25, 0.25, 0.25]
 
 
-def grow(x, *, x_val=None, h=1.0, h_growth=1.5, h_max=5.0, n_blocks=2, tol=0.0,
+def grow(x, *, x_val=None, h=1.0, h_growth=1.5, h_max=5.0, n_blocks=2, movement_tol=0.0,
          hidden=(16,), n_steps=1, max_iter=5, batch_size=100, learning_rate=1e-3,
          n_blocks_no_change=1, **fit):
     """A trainer that has grown a flow from scratch; returns (trainer, stop_reason)."""
     trainer = JKOTrainer(BlockFlow(), [], x, x_val,
                          TrainingSettings(max_iter=max_iter, batch_size=batch_size,
                                           learning_rate=learning_rate, **fit))
-    reason = trainer.grow(n_blocks, h, h_growth, h_max, tol, n_blocks_no_change,
+    reason = trainer.grow(n_blocks, h, h_growth, h_max, movement_tol, n_blocks_no_change,
                           lambda: VelocityMLP(x.shape[1], hidden), n_steps)
     return trainer, reason
 
@@ -120,8 +120,8 @@ def test_smaller_h_moves_the_data_less():
 def test_blocks_stop_when_w2_movement_is_below_tol():
     x = torch.randn(300, 2)  # already standard normal: the first block barely moves
     torch.manual_seed(0)
-    trainer, reason = grow(x, n_blocks=4, tol=0.05, n_steps=2, max_iter=30, batch_size=300)
-    assert reason == "tol"
+    trainer, reason = grow(x, n_blocks=4, movement_tol=0.05, n_steps=2, max_iter=30, batch_size=300)
+    assert reason == "movement_tol"
     assert len(trainer.flow) == len(trainer.history) < 4
     assert trainer.history[-1]["w2_ratio"] < 0.05
 
@@ -203,7 +203,7 @@ def test_early_stopping_keeps_the_best_iterate():
     torch.manual_seed(0)
     trainer, _ = grow(x, x_val=x_val, n_blocks=1, hidden=(32, 32), n_steps=2, max_iter=100,
                       batch_size=200, learning_rate=5e-3, validation_interval=10,
-                      n_iter_no_change=100)
+                      n_checks_no_change=100)
     record = trainer.history[0]
     assert 0 < record["best_iter"] <= record["n_iter"] == 100
     kept = ValidationData(x_val, 1000).nll(trainer.flow.blocks[0])
@@ -211,11 +211,11 @@ def test_early_stopping_keeps_the_best_iterate():
     assert record["val_nll"] < ValidationData(x_val, 1000).nll()  # better than no block
 
 
-def test_block_stops_after_n_iter_no_change_checks():
+def test_block_stops_after_n_checks_no_change_checks():
     x, x_val = two_moons_like(200), two_moons_like(300)[200:]
     torch.manual_seed(0)
     trainer, _ = grow(x, x_val=x_val, n_blocks=1, max_iter=200, learning_rate=1e-9,
-                      validation_interval=5, n_iter_no_change=2)
+                      validation_interval=5, n_checks_no_change=2)
     record = trainer.history[0]
     # A tiny learning rate cannot beat the starting weights: two checks, then stop.
     assert record["n_iter"] == 10 and record["best_iter"] == 0
@@ -228,7 +228,7 @@ def test_retrained_block_that_keeps_its_old_weights_keeps_its_step_size():
                       learning_rate=5e-3, validation_interval=10)
     steps_before = list(trainer.step_sizes)
     weights_before = copy.deepcopy(trainer.flow.state_dict())
-    trainer.fit.learning_rate = 1e-12  # retraining cannot beat the current weights
+    trainer.settings.learning_rate = 1e-12  # retraining cannot beat the current weights
     trainer.reparametrize(eta=1.0)
     assert [r["best_iter"] for r in trainer.history[2:]] == [0, 0]
     assert trainer.step_sizes == steps_before
@@ -259,7 +259,7 @@ def test_a_block_stopped_by_its_patience_does_not_warn():
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         grow(x, x_val=x_val, n_blocks=1, max_iter=200, learning_rate=1e-9,
-             validation_interval=5, n_iter_no_change=2)
+             validation_interval=5, n_checks_no_change=2)
 
 
 def test_cosine_decay_anneals_the_learning_rate_over_max_iter(monkeypatch):

@@ -55,7 +55,7 @@ def test_extra_blocks_that_overfit_are_dropped():
     X_test, _ = make_moons(2000, noise=0.05, random_state=1)
     params = dict(SMALL, hidden_sizes=(64, 64), max_iter=300, learning_rate=1e-2,
                   early_stopping=True, validation_fraction=0.3, h=4.0, h_growth=2.0,
-                  h_max=50.0, tol=0.0)
+                  h_max=50.0, movement_tol=0.0)
     gains = []
     for seed in range(3):
         many = JKOFlowDensity(n_blocks=6, **dict(params, random_state=seed)).fit(X)
@@ -67,7 +67,7 @@ def test_extra_blocks_that_overfit_are_dropped():
 
 
 def test_reparametrization_and_refinement_rounds_in_history(moons):
-    model = JKOFlowDensity(**dict(SMALL, n_blocks=2, tol=0.0, n_reparam=1, n_refine=1))
+    model = JKOFlowDensity(**dict(SMALL, n_blocks=2, movement_tol=0.0, n_reparam=1, n_refine=1))
     model.fit(moons[0])
     rounds = [r["round"] for r in model.history_]
     assert rounds == ["grow"] * 2 + ["reparam 1"] * 2 + ["refine 1"] * 4 + ["joint 1"]
@@ -78,7 +78,7 @@ def test_reparametrization_and_refinement_rounds_in_history(moons):
 
 def test_warm_start_adds_blocks_and_rounds(moons):
     # Without the joint round, which would go on to retrain the first block.
-    model = JKOFlowDensity(n_blocks=1, tol=0.0, warm_start=True, joint_max_iter=0,
+    model = JKOFlowDensity(n_blocks=1, movement_tol=0.0, warm_start=True, joint_max_iter=0,
                            **SMALL).fit(moons[0])
     first_block = {k: v.clone() for k, v in model.flow_.blocks[0].state_dict().items()}
     model.set_params(n_blocks=2).fit(moons[0])
@@ -89,7 +89,7 @@ def test_warm_start_adds_blocks_and_rounds(moons):
     model.fit(moons[0])
     rounds = [r["round"] for r in model.history_]
     assert rounds == ["grow"] * 2 + ["reparam 1"] * 2 + ["reparam 2"] * 2
-    cold = JKOFlowDensity(n_blocks=2, tol=0.0, joint_max_iter=0, **SMALL).fit(moons[0])
+    cold = JKOFlowDensity(n_blocks=2, movement_tol=0.0, joint_max_iter=0, **SMALL).fit(moons[0])
     assert [r["round"] for r in cold.history_] == ["grow"] * 2
     model.set_params(joint_max_iter="auto").fit(moons[0])
     assert [r["round"] for r in model.history_][6:] == ["reparam 3"] * 2 + ["joint 1"]
@@ -124,7 +124,7 @@ def test_auto_parameters_are_resolved_into_fitted_attributes(moons):
 def test_joint_round_trains_every_block_and_keeps_its_best_iterate(moons):
     """Blocks cut short by a small max_iter: the joint round then lowers the validation NLL,
     in one history row after the JKO rounds; with 0 steps the flow is the JKO one."""
-    params = dict(SMALL, n_blocks=2, tol=0.0, max_iter=30)
+    params = dict(SMALL, n_blocks=2, movement_tol=0.0, max_iter=30)
     joint = JKOFlowDensity(joint_max_iter=150, **params).fit(moons[0])
     alone = JKOFlowDensity(joint_max_iter=0, **params).fit(moons[0])
     assert [r["round"] for r in joint.history_] == ["grow", "grow", "joint 1"]
@@ -152,11 +152,11 @@ def change_the_joint_round_objective(monkeypatch, change):
 
 
 def test_joint_round_that_loses_on_validation_keeps_the_jko_weights(moons, monkeypatch):
-    """A round that climbs the NLL instead is behind the JKO weights at ``n_iter_no_change``
+    """A round that climbs the NLL instead is behind the JKO weights at ``n_checks_no_change``
     checks in a row after its warm-up (4 of its 40 steps): it ends at the fifth check after
     it (step 24), the flow is the JKO one, exactly, and the history says so (best_iter 0)."""
-    params = dict(SMALL, n_blocks=2, tol=0.0, max_iter=30, validation_interval=4,
-                  n_iter_no_change=5)
+    params = dict(SMALL, n_blocks=2, movement_tol=0.0, max_iter=30, validation_interval=4,
+                  n_checks_no_change=5)
     alone = JKOFlowDensity(joint_max_iter=0, **params).fit(moons[0])
     change_the_joint_round_objective(monkeypatch, lambda loss: -loss)
     wild = JKOFlowDensity(joint_max_iter=40, **params).fit(moons[0])
@@ -167,7 +167,7 @@ def test_joint_round_that_loses_on_validation_keeps_the_jko_weights(moons, monke
 
 
 def test_joint_round_that_diverges_warns_and_keeps_the_jko_weights(moons, monkeypatch):
-    params = dict(SMALL, n_blocks=2, tol=0.0, max_iter=30)
+    params = dict(SMALL, n_blocks=2, movement_tol=0.0, max_iter=30)
     alone = JKOFlowDensity(joint_max_iter=0, **params).fit(moons[0])
     change_the_joint_round_objective(monkeypatch, lambda loss: loss * np.nan)
     with pytest.warns(ConvergenceWarning, match="joint round .* diverged.* the JKO weights"):
@@ -177,7 +177,7 @@ def test_joint_round_that_diverges_warns_and_keeps_the_jko_weights(moons, monkey
 
 
 def test_joint_round_needs_validation_rows(moons):
-    auto = JKOFlowDensity(n_blocks=2, tol=0.0, **SMALL).fit(moons[0])
+    auto = JKOFlowDensity(n_blocks=2, movement_tol=0.0, **SMALL).fit(moons[0])
     assert auto.n_blocks_ == 2  # 'auto': AUTO_JOINT_BUDGET blocks' steps, over 2 blocks
     assert auto.joint_max_iter_ == int(AUTO_JOINT_BUDGET * SMALL["max_iter"] / 2)
     assert auto.history_[-1]["round"] == "joint 1"
@@ -210,7 +210,7 @@ def test_warm_start_checks_the_number_of_features(moons):
 
 
 def test_warm_start_refuses_a_changed_network_and_leaves_the_model_alone(moons):
-    model = JKOFlowDensity(n_blocks=1, tol=0.0, warm_start=True, **SMALL).fit(moons[0])
+    model = JKOFlowDensity(n_blocks=1, movement_tol=0.0, warm_start=True, **SMALL).fit(moons[0])
     before = model.score_samples(moons[1])
     with pytest.raises(ValueError, match=r"hidden_sizes \(32, 32\) -> \(16,\)"):
         model.set_params(hidden_sizes=(16,), n_blocks=2).fit(moons[0])
@@ -231,7 +231,7 @@ def test_keyboard_interrupt_keeps_the_finished_blocks(moons, monkeypatch):
         return original(block, x, h, *args)
 
     monkeypatch.setattr(jko, "jko_loss", interrupt_in_second_block)
-    model = JKOFlowDensity(n_blocks=3, tol=0.0, **SMALL)
+    model = JKOFlowDensity(n_blocks=3, movement_tol=0.0, **SMALL)
     with pytest.warns(UserWarning, match="interrupted"):
         model.fit(moons[0])
     assert model.stop_reason_ == "interrupted" and model.n_blocks_ == 1
@@ -251,7 +251,7 @@ def test_plot_history(moons):
     import matplotlib
 
     matplotlib.use("Agg")
-    model = JKOFlowDensity(**dict(SMALL, n_blocks=2, n_reparam=1, tol=0.0)).fit(moons[0])
+    model = JKOFlowDensity(**dict(SMALL, n_blocks=2, n_reparam=1, movement_tol=0.0)).fit(moons[0])
     axes = plot_history(model)
     assert len(axes) == 3
     assert len(axes[0].lines) == 3  # one line per round: grow, reparam 1, joint 1
@@ -263,7 +263,7 @@ def test_warm_start_growth_one_block_at_a_time_still_selects_on_validation():
     X, _ = make_moons(120, noise=0.05, random_state=0)
     params = dict(SMALL, hidden_sizes=(64, 64), max_iter=300, learning_rate=1e-2,
                   early_stopping=True, validation_fraction=0.3, h=4.0, h_growth=2.0,
-                  h_max=50.0, tol=0.0, joint_max_iter=0)  # growth alone
+                  h_max=50.0, movement_tol=0.0, joint_max_iter=0)  # growth alone
     model = JKOFlowDensity(n_blocks=1, warm_start=True, **params).fit(X)
     for n_blocks in range(2, 7):
         model.set_params(n_blocks=n_blocks).fit(X)
@@ -301,20 +301,34 @@ def test_defaults_without_validation_rank_isolation_forests_outliers_lowest():
     """scikit-learn's IsolationForest toy: 8 rows, too few to hold any out, the last two outliers.
 
     With nothing to validate on, the defaults smooth harder (noise_std='auto' is the whole
-    Scott bandwidth) and stop growing on the W2 ratio (tol='auto' is 0.01); before that rule
-    the blocks memorised the rows and scored the two outliers as the most normal, with each
+    Scott bandwidth) and stop growing on the W2 ratio (movement_tol='auto' is 0.01); before
+    that rule the blocks memorised the rows and scored the two outliers as the most normal, with each
     of seeds 0, 1 and 2. One seed here (a default fit of 8 rows takes about half a minute); all
     three are in benchmarks/JOURNAL.md.
     """
     seed = 0
     X = np.array([[-2, -1], [-1, -1], [-1, -2], [1, 1], [1, 2], [2, 1], [6, 3], [-4, 7]], float)
     model = JKOFlowDensity(random_state=seed, device="cpu").fit(X)
-    assert model.tol_ == 0.01 and model.noise_std_ == pytest.approx(8 ** (-1 / 6))
+    assert model.movement_tol_ == 0.01 and model.noise_std_ == pytest.approx(8 ** (-1 / 6))
     scores = model.score_samples(X)
     assert set(np.argsort(scores)[:2]) == {6, 7}, scores
 
 
-def test_tol_auto_leaves_growth_to_validation(moons):
+def test_movement_tol_auto_leaves_growth_to_validation(moons):
     model = JKOFlowDensity(n_blocks=2, **SMALL).fit(moons[0][:400])
-    assert model.tol_ == 0.0 and model.stop_reason_ != "tol"
-    assert JKOFlowDensity(tol=0.05, n_blocks=1, **SMALL).fit(moons[0][:400]).tol_ == 0.05
+    assert model.movement_tol_ == 0.0 and model.stop_reason_ != "movement_tol"
+    model = JKOFlowDensity(movement_tol=0.05, n_blocks=1, **SMALL).fit(moons[0][:400])
+    assert model.movement_tol_ == 0.05
+
+
+@pytest.mark.parametrize("old, new, value", [("tol", "movement_tol", 0.05),
+                                             ("n_iter_no_change", "n_checks_no_change", 2)])
+def test_renamed_parameters_still_work_with_a_future_warning(moons, old, new, value):
+    params = dict(SMALL, n_blocks=2, max_iter=30, validation_interval=5)
+    with pytest.warns(FutureWarning, match=f"'{old}' was renamed '{new}'"):
+        by_old_name = JKOFlowDensity(**params, **{old: value}).fit(moons[0][:400])
+    by_new_name = JKOFlowDensity(**params, **{new: value}).fit(moons[0][:400])
+    np.testing.assert_array_equal(by_old_name.score_samples(moons[1][:50]),
+                                  by_new_name.score_samples(moons[1][:50]))
+    with pytest.warns(FutureWarning, match="'tol_' was renamed 'movement_tol_'"):
+        assert by_new_name.tol_ == by_new_name.movement_tol_

@@ -16,19 +16,19 @@ STUDIES = ("defaults", "small_data", "parallel", "divergence", "velocity", "proc
            "device", "older_code", "anytime")
 ALL_PARTS = PARTS + STUDIES
 
-# skjko settings used wherever a part does not run the defaults. ``tol=0`` and
+# skjko settings used wherever a part does not run the defaults. ``movement_tol=0`` and
 # ``early_stopping=False`` fix the amount of work: exactly n_blocks blocks of
 # max_iter steps each, so timings measure the code, not the stopping rules.
 _SMALL = dict(hidden_sizes=(32, 32), n_blocks=2, max_iter=40, n_reparam=0,
               validation_interval=10, device="cpu")
-_FIXED_WORK = dict(tol=0.0, early_stopping=False, n_reparam=0, device="cpu")
+_FIXED_WORK = dict(movement_tol=0.0, early_stopping=False, n_reparam=0, device="cpu")
 
 # The studies' own settings (``procedure``: JKO-iFlow's whole procedure against an
 # end-to-end CNF; ``velocity``: the MLP against OT-Flow's potential), as they were measured.
-_PROCEDURE_TOY = dict(h=1.0, h_growth=1.4, h_max=5.0, n_blocks=4, tol=0.01,
+_PROCEDURE_TOY = dict(h=1.0, h_growth=1.4, h_max=5.0, n_blocks=4, movement_tol=0.01,
                       hidden_sizes=(64, 64), n_steps=3, max_iter=250, batch_size=1000,
                       learning_rate=5e-3, early_stopping=True, validation_fraction=0.1,
-                      n_iter_no_change=5, validation_interval=25, n_blocks_no_change=1,
+                      n_checks_no_change=5, validation_interval=25, n_blocks_no_change=1,
                       n_reparam=1, eta=0.5, n_refine=0, device="cpu", random_state=0)
 _PROCEDURE_MINIBOONE = dict(_PROCEDURE_TOY, hidden_sizes=(128, 128, 128), max_iter=500,
                             learning_rate=1e-3)
@@ -45,9 +45,9 @@ _PROCEDURE_SHORT = dict(
     # The CNF may run up to this many times the JKO flow's total optimizer iterations.
     budget_factor=5, toys_figure=None)
 _VELOCITY_TOY = dict(hidden_sizes=(64, 64), n_blocks=3, max_iter=100, batch_size=1000,
-                     learning_rate=5e-3, h=1.0, h_growth=1.4, h_max=5.0, tol=0.01,
+                     learning_rate=5e-3, h=1.0, h_growth=1.4, h_max=5.0, movement_tol=0.01,
                      early_stopping=True, validation_fraction=0.1, validation_interval=25,
-                     n_iter_no_change=5, n_blocks_no_change=1, n_reparam=1, eta=0.5,
+                     n_checks_no_change=5, n_blocks_no_change=1, n_reparam=1, eta=0.5,
                      n_refine=0, n_steps="auto", device="cpu", random_state=0)
 _VELOCITY_SHORT = dict(
     velocities=("mlp", "potential"), overrides={},

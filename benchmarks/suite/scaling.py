@@ -1,6 +1,6 @@
 """How fit and score times grow with n and with d, and the fitted log-log exponents.
 
-Fits use a fixed amount of work (``tol=0``, ``early_stopping=False``,
+Fits use a fixed amount of work (``movement_tol=0``, ``early_stopping=False``,
 ``n_reparam=0``: exactly ``n_blocks`` blocks of ``max_iter`` Adam steps on
 minibatches of 1000), so fit time grows with n only through what touches every
 training row (standardization, pushing the rows through each trained block).
