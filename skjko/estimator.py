@@ -24,8 +24,7 @@ from .flow import BlockFlow, targets
 from .input_map import InputMap
 from .jko import JKOTrainer, TrainingSettings, cosine_schedule
 from .ode_block import RK4_STAGE_WEIGHTS
-from .potential import PotentialVelocity
-from .velocity import VelocityMLP
+from .velocity_family import VELOCITY_FAMILIES
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
@@ -103,7 +102,7 @@ class _JKOFlowBase(BaseEstimator):
         "movement_tol": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "tol": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"}),
                 Hidden(StrOptions({"deprecated"}))],
-        "velocity": [StrOptions({"mlp", "potential"})],
+        "velocity": [StrOptions(set(VELOCITY_FAMILIES))],
         "alpha_hjb": [Interval(Real, 0, None, closed="left")],
         "hidden_sizes": ["array-like"],
         "n_steps": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
@@ -222,7 +221,7 @@ class _JKOFlowBase(BaseEstimator):
                 learning_rate=self.learning_rate,
                 n_checks_no_change=self._renamed("n_iter_no_change"),
                 validation_interval=self.validation_interval,
-                transport_cost=self._transport_cost(), alpha_hjb=self.alpha_hjb,
+                transport_cost=self._velocity_family.transport_cost, alpha_hjb=self.alpha_hjb,
                 weight_decay=self.weight_decay, noise_std=noise_std,
                 schedule=LEARNING_RATE_SCHEDULES[self.learning_rate_schedule],
                 trace=self._training_trace(n_context, divergence_stages)),
@@ -243,8 +242,8 @@ class _JKOFlowBase(BaseEstimator):
                     stop_reason = trainer.grow(
                         self.n_blocks, self.h, self.h_growth, self.h_max, movement_tol,
                         self.n_blocks_no_change,
-                        lambda: self._make_velocity(X.shape[1] - n_context, hidden_sizes,
-                                                    n_context).to(device),
+                        lambda: self._velocity_family.make(X.shape[1] - n_context,
+                                                           hidden_sizes, n_context).to(device),
                         n_steps)
                 joint_max_iter = self._run_rounds(trainer, X_val is not None, divergence_stages)
             except KeyboardInterrupt:
@@ -316,16 +315,12 @@ class _JKOFlowBase(BaseEstimator):
         if not sizes or not all(isinstance(s, Integral) and s >= 1 for s in sizes):
             raise ValueError("hidden_sizes must be a non-empty sequence of positive integers, "
                              f"got {self.hidden_sizes!r}.")
-        if self.alpha_hjb > 0 and self.velocity != "potential":
-            raise ValueError("alpha_hjb > 0 needs velocity='potential': the HJB residual is "
-                             "defined for a potential Φ.")
-        if self.velocity == "potential" and n_context:
-            raise ValueError("velocity='potential' has no conditional form yet: a conditional "
-                             "density needs velocity='mlp'.")
-        if self.velocity == "potential" and len(set(sizes)) > 1:
-            raise ValueError("velocity='potential' is a ResNet of equal-width layers: "
-                             f"hidden_sizes must repeat one width, got {self.hidden_sizes!r}.")
+        self._velocity_family.check(sizes, n_context, self.alpha_hjb)
         return sizes
+
+    @property
+    def _velocity_family(self):
+        return VELOCITY_FAMILIES[self.velocity]
 
     def _movement_tol(self, validated):
         """'auto': with validation data, validation alone decides when growth stops."""
@@ -352,7 +347,7 @@ class _JKOFlowBase(BaseEstimator):
 
     def _n_steps(self):
         if self.n_steps == "auto":
-            return 8 if self.velocity == "potential" else 3
+            return self._velocity_family.default_n_steps
         return self.n_steps
 
     def _noise_std(self, X_train, n_samples, validated):
@@ -369,15 +364,9 @@ class _JKOFlowBase(BaseEstimator):
             return max(sigma * fade, min(sigma, grid_step))
         return float(self.noise_std)
 
-    def _transport_cost(self):
-        # JKO-Flow keeps OT-Flow's kinetic energy as the proximal term; its paths stay
-        # straight enough for a few RK4 steps, where the endpoint cost let them bend.
-        return "path" if self.velocity == "potential" else "endpoint"
-
     def _training_trace(self, n_context, divergence_stages):
         """The divergence of the training loss, as a function of the batch."""
-        # The potential's closed-form trace of −∇²Φ costs less than a probe: it never probes.
-        if self.training_divergence == "exact" or self.velocity == "potential":
+        if self.training_divergence == "exact" or self._velocity_family.always_exact_trace:
             return _at_training_stages(_exact_trace, divergence_stages)
         return _at_training_stages(partial(HutchinsonTrace.rademacher, n_context=n_context),
                                    divergence_stages)
@@ -403,12 +392,6 @@ class _JKOFlowBase(BaseEstimator):
                for block in flow.blocks):
             return _at_training_stages(_exact_trace, divergence_stages)
         return None  # the blocks' own training divergence
-
-    def _make_velocity(self, n_features, hidden_sizes, n_context=0):
-        if self.velocity == "potential":
-            return PotentialVelocity(n_features, width=hidden_sizes[0],
-                                     n_layers=max(2, len(hidden_sizes)))
-        return VelocityMLP(n_features, hidden_sizes, n_context=n_context)
 
     @property
     def mean_(self):
