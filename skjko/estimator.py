@@ -17,12 +17,12 @@ from sklearn.utils.validation import (_check_sample_weight, check_array, check_i
                                       validate_data)
 
 from ._device import resolve_device
-from ._denormals import flushed_denormals
-from ._threads import resolve_n_threads, torch_threads
+from ._threads import resolve_n_threads
 from .divergence import ExactTrace, HutchinsonTrace, SampledStageTrace
 from .flow import BlockFlow, targets
 from .input_map import InputMap
-from .jko import JKOTrainer, TrainingSettings, cosine_schedule
+from .fit_plan import FitPlan, JointRound
+from .jko import GrowthSettings, JKOTrainer, TrainingSettings, cosine_schedule
 from .ode_block import RK4_STAGE_WEIGHTS
 from .velocity_family import VELOCITY_FAMILIES
 
@@ -79,6 +79,28 @@ def _at_sampled_stages(trace, batch):
 def _at_training_stages(trace, divergence_stages):
     """``trace`` at every RK4 stage ('all'), or at one drawn per step ('sampled')."""
     return trace if divergence_stages == "all" else partial(_at_sampled_stages, trace)
+
+
+def _joint_trace(flow, divergence_stages):
+    """The joint round's divergence: the closed form where every block has one."""
+    if all(getattr(block.velocity, "has_closed_form_divergence", False)
+           for block in flow.blocks):
+        return _at_training_stages(_exact_trace, divergence_stages)
+    return None  # the blocks' own training divergence
+
+
+def _run_rounds(trainer, plan):
+    """The papers' improvement rounds (reparametrization, then refinement), then the
+    joint round; returns the joint round's step budget (0: it did not run)."""
+    for _ in range(plan.n_reparam):
+        trainer.reparametrize(plan.eta)
+    for _ in range(plan.n_refine):
+        trainer.refine()
+    joint_max_iter = plan.joint.steps(len(trainer.flow))
+    if joint_max_iter:
+        trainer.train_jointly(joint_max_iter, plan.joint.learning_rate,
+                              plan.joint.trace(trainer.flow))
+    return joint_max_iter
 
 
 class _JKOFlowBase(BaseEstimator):
@@ -187,113 +209,112 @@ class _JKOFlowBase(BaseEstimator):
         """
         X, weight = _rows_and_weights(X, sample_weight)
         hidden_sizes = self._validated_architecture(n_context)
-        device = resolve_device(self.device)
         # Everything fitted is built aside and assigned at the end: a fit that
         # fails half-way leaves the fitted model as it was.
         if continuing:
-            self._check_same_architecture(hidden_sizes)
             flow = copy.deepcopy(self.flow_).cpu()  # its input map maps X on the CPU below
             history = list(self.history_)
-            grow = self.stop_reason_ in ("n_blocks", "interrupted")
             # The first fit's split: continued blocks never validate on rows they trained on.
             seed = self._split_seed
         else:
             flow = BlockFlow(input_map=InputMap.from_data(X, self.whiten, weight, n_context),
                              n_context=n_context)
-            history, grow = [], True
+            history = []
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         U = flow.input_map(torch.tensor(X, dtype=torch.float64))[0].numpy()  # X may be read-only
         X_train, X_val, w_train, w_val = self._validation_split(U, weight, seed)
-        n_effective = X_train.shape[0] if w_train is None else w_train.sum()**2 / (w_train**2).sum()
-        # The noise moves the targets alone (jko.jittered), so σ counts only their columns.
-        noise_std = self._noise_std(targets(X_train, n_context), n_effective,
-                                    validated=X_val is not None)
-        movement_tol = self._movement_tol(validated=X_val is not None)
-        n_steps = self._n_steps()
-        divergence_stages = self._divergence_stages()
+        plan = self._plan(X_train, w_train, n_context, hidden_sizes, seed,
+                          validated=X_val is not None)
+        if continuing:
+            self._check_same_architecture(plan.architecture)
         as_tensor = lambda a: None if a is None else torch.tensor(  # noqa: E731
-            a, dtype=torch.float32, device=device)
-        flow.to(device).blocks.float().requires_grad_(True)  # the input map stays float64
+            a, dtype=torch.float32, device=plan.device)
+        flow.to(plan.device).blocks.float().requires_grad_(True)  # the input map stays float64
         trainer = JKOTrainer(
-            flow, history, as_tensor(X_train),
-            as_tensor(X_val), TrainingSettings(
-                max_iter=self.max_iter, batch_size=self.batch_size,
-                learning_rate=self.learning_rate,
-                n_checks_no_change=self._renamed("n_iter_no_change"),
-                validation_interval=self.validation_interval,
-                transport_cost=self._velocity_family.transport_cost, alpha_hjb=self.alpha_hjb,
-                weight_decay=self.weight_decay, noise_std=noise_std,
-                schedule=LEARNING_RATE_SCHEDULES[self.learning_rate_schedule],
-                trace=self._training_trace(n_context, divergence_stages)),
-            self.verbose, weight=as_tensor(w_train), weight_val=as_tensor(w_val),
+            flow, history, as_tensor(X_train), as_tensor(X_val), plan.training, self.verbose,
+            weight=as_tensor(w_train), weight_val=as_tensor(w_val),
             rounds_done=self._rounds_done if continuing else None,
             on_block=None if on_block is None else (
                 lambda trainer, record: on_block(trainer.flow, record)))
+        grow = not continuing or self.stop_reason_ in ("n_blocks", "interrupted")
         stop_reason = self.stop_reason_ if continuing else "n_blocks"
         joint_max_iter = 0  # unless the rounds get to run
-        cuda_devices = [device] if device.type == "cuda" else []
-        n_threads = resolve_n_threads(self.n_threads)
-        with torch.random.fork_rng(devices=cuda_devices), torch_threads(n_threads), \
-                flushed_denormals():
+        with plan.running():
             # Offset by the rounds so far: a warm-started fit draws fresh batches and probes.
             torch.manual_seed(seed + len(history))
             try:
                 if grow:
-                    stop_reason = trainer.grow(
-                        self.n_blocks, self.h, self.h_growth, self.h_max, movement_tol,
-                        self.n_blocks_no_change,
-                        lambda: self._velocity_family.make(X.shape[1] - n_context,
-                                                           hidden_sizes, n_context).to(device),
-                        n_steps)
-                joint_max_iter = self._run_rounds(trainer, X_val is not None, divergence_stages)
+                    stop_reason = trainer.grow(plan.growth)
+                joint_max_iter = _run_rounds(trainer, plan)
             except KeyboardInterrupt:
                 warnings.warn(f"fit interrupted: kept the {len(trainer.flow)} finished "
                               "block(s); the model is usable.", UserWarning)
                 stop_reason = "interrupted"
+        self._set_fitted(trainer, plan, stop_reason, joint_max_iter)
+        return self
+
+    def _plan(self, X_train, w_train, n_context, hidden_sizes, seed, validated):
+        """Every setting of this fit, 'auto' resolved, from the training rows ``X_train``."""
+        n_effective = X_train.shape[0] if w_train is None else w_train.sum()**2 / (w_train**2).sum()
+        # The noise moves the targets alone (jko.jittered), so σ counts only their columns.
+        noise_std = self._noise_std(targets(X_train, n_context), n_effective, validated)
+        device = resolve_device(self.device)
+        family = self._velocity_family
+        n_steps = self._n_steps()
+        divergence_stages = self._divergence_stages()
+        movement_tol = self._movement_tol(validated)
+        return FitPlan(
+            device=device, n_threads=resolve_n_threads(self.n_threads), seed=seed,
+            early_stopping=validated, velocity=self.velocity, hidden_sizes=hidden_sizes,
+            n_steps=n_steps, noise_std=noise_std, movement_tol=movement_tol,
+            divergence_stages=divergence_stages,
+            training=TrainingSettings(
+                max_iter=self.max_iter, batch_size=self.batch_size,
+                learning_rate=self.learning_rate,
+                n_checks_no_change=self._renamed("n_iter_no_change"),
+                validation_interval=self.validation_interval,
+                transport_cost=family.transport_cost, alpha_hjb=self.alpha_hjb,
+                weight_decay=self.weight_decay, noise_std=noise_std,
+                schedule=LEARNING_RATE_SCHEDULES[self.learning_rate_schedule],
+                trace=self._training_trace(n_context, divergence_stages)),
+            growth=GrowthSettings(
+                n_blocks=self.n_blocks, h=self.h, h_growth=self.h_growth, h_max=self.h_max,
+                movement_tol=movement_tol, n_blocks_no_change=self.n_blocks_no_change,
+                n_steps=n_steps, make_velocity=lambda: family.make(
+                    X_train.shape[1] - n_context, hidden_sizes, n_context).to(device)),
+            n_reparam=self.n_reparam, eta=self.eta, n_refine=self.n_refine,
+            joint=self._joint_round(validated, divergence_stages))
+
+    def _set_fitted(self, trainer, plan, stop_reason, joint_max_iter):
+        """The fitted attributes: the trainer's flow and history, the plan's resolved values."""
         # Evaluate in float64: scores must not depend on how rows are batched.
         self.flow_ = trainer.flow.double().eval().requires_grad_(False)
         self.step_sizes_ = trainer.step_sizes
         self.history_ = trainer.history
         self.stop_reason_ = stop_reason
-        self.movement_tol_ = movement_tol
+        self.movement_tol_ = plan.movement_tol
         self.joint_max_iter_ = joint_max_iter
-        self.noise_std_ = noise_std
-        self.n_steps_ = n_steps
-        self.divergence_stages_ = divergence_stages
-        self.early_stopping_ = X_val is not None
-        self._split_seed = seed
+        self.noise_std_ = plan.noise_std
+        self.n_steps_ = plan.n_steps
+        self.divergence_stages_ = plan.divergence_stages
+        self.early_stopping_ = plan.early_stopping
+        self._split_seed = plan.seed
         self._rounds_done = dict(trainer.rounds_done)
         self.n_blocks_ = len(self.flow_)
         self.n_iter_ = sum(record["n_iter"] for record in self.history_)
-        self.device_ = device
-        self.n_threads_ = n_threads
-        self._architecture = (self.velocity, hidden_sizes, n_steps)
-        return self
+        self.device_ = plan.device
+        self.n_threads_ = plan.n_threads
+        self._architecture = plan.architecture
 
-    def _check_same_architecture(self, hidden_sizes):
+    def _check_same_architecture(self, requested):
         """warm_start continues the fitted blocks: their network must not have changed."""
         fitted = self._architecture
-        requested = (self.velocity, hidden_sizes, self._n_steps())
         if fitted != requested:
             names = ("velocity", "hidden_sizes", "n_steps")
             changed = ", ".join(f"{name} {old!r} -> {new!r}" for name, old, new
                                 in zip(names, fitted, requested) if old != new)
             raise ValueError(f"warm_start=True continues the fitted blocks, but {changed}; "
                              "set warm_start=False to fit a new flow.")
-
-    def _run_rounds(self, trainer, validated, divergence_stages):
-        """The papers' improvement rounds (reparametrization, then refinement), then the
-        joint round; returns the joint round's step budget (0: it did not run)."""
-        for _ in range(self.n_reparam):
-            trainer.reparametrize(self.eta)
-        for _ in range(self.n_refine):
-            trainer.refine()
-        joint_max_iter = self._joint_max_iter(validated, len(trainer.flow))
-        if joint_max_iter:
-            trainer.train_jointly(joint_max_iter,
-                                  JOINT_LEARNING_RATE_FRACTION * self.learning_rate,
-                                  self._joint_trace(trainer.flow, divergence_stages))
-        return joint_max_iter
 
     def _validation_split(self, U, weight, seed):
         """Training and validation rows and their weights (None when early stopping is off)."""
@@ -377,21 +398,15 @@ class _JKOFlowBase(BaseEstimator):
             return self._auto_divergence_stages
         return self.divergence_stages
 
-    def _joint_max_iter(self, validated, n_blocks):
-        """0 without validation rows, which the joint round needs, or blocks; 'auto': a
-        budget that costs ``AUTO_JOINT_BUDGET`` blocks' steps."""
-        if not validated or not n_blocks:
-            return 0
-        if self.joint_max_iter == "auto":
-            return int(AUTO_JOINT_BUDGET * self.max_iter / n_blocks)
-        return self.joint_max_iter
-
-    def _joint_trace(self, flow, divergence_stages):
-        """The joint round's divergence: the closed form where every block has one."""
-        if all(getattr(block.velocity, "has_closed_form_divergence", False)
-               for block in flow.blocks):
-            return _at_training_stages(_exact_trace, divergence_stages)
-        return None  # the blocks' own training divergence
+    def _joint_round(self, validated, divergence_stages):
+        """The joint round: none without validation rows, which it needs to choose its
+        iterate; 'auto' steps cost ``AUTO_JOINT_BUDGET`` blocks' steps."""
+        auto = self.joint_max_iter == "auto"
+        return JointRound(
+            learning_rate=JOINT_LEARNING_RATE_FRACTION * self.learning_rate,
+            trace=partial(_joint_trace, divergence_stages=divergence_stages),
+            max_iter=0 if not validated else None if auto else self.joint_max_iter,
+            budget=AUTO_JOINT_BUDGET * self.max_iter)
 
     @property
     def mean_(self):

@@ -217,6 +217,27 @@ class TrainingSettings:
     trace: Callable = HutchinsonTrace.rademacher
 
 
+@dataclass(frozen=True, kw_only=True)
+class GrowthSettings:
+    """How :meth:`JKOTrainer.grow` adds blocks (the estimator's parameters of the same names).
+
+    Block k trains with ``h_k = min(h · h_growth^k, h_max)``; growth stops at
+    ``n_blocks``, at a block whose W2 ratio is under ``movement_tol``, or after
+    ``n_blocks_no_change`` blocks without validation gain. ``make_velocity()``
+    builds the first block's network (later blocks start from the one before);
+    each block takes ``n_steps`` RK4 steps.
+    """
+
+    n_blocks: int
+    h: float
+    h_growth: float
+    h_max: float
+    make_velocity: Callable
+    movement_tol: float = 0.0
+    n_blocks_no_change: int = 1
+    n_steps: int = 3
+
+
 def cosine_schedule(optimizer, max_iter: int):
     """Cosine decay to 1 % of the rate over ``max_iter`` steps.
 
@@ -555,9 +576,8 @@ class JKOTrainer:
                 validation.push(block)
         return x, validation
 
-    def grow(self, n_blocks, h, h_growth, h_max, movement_tol, n_blocks_no_change, make_velocity,
-             n_steps):
-        """Add blocks until ``n_blocks``, a small W2 movement, or no validation gain.
+    def grow(self, growth: GrowthSettings):
+        """Add blocks until ``n_blocks``, a small W2 movement, or no validation gain (``growth``).
 
         Block k starts from block k-1's weights. With validation data, blocks
         are added while the validation NLL improves (``n_blocks_no_change``
@@ -569,16 +589,16 @@ class JKOTrainer:
         """
         x, validation = self._pushed()
         # A continued flow (warm start) is the bar new blocks must beat.
-        patience = Patience(n_blocks_no_change, validation.nll()
+        patience = Patience(growth.n_blocks_no_change, validation.nll()
                             if validation is not None and len(self.flow) else math.inf)
         best_length, stop_reason = len(self.flow), "n_blocks"
-        schedule = step_sizes(h, h_growth, h_max, n_blocks)
-        for k in range(len(self.flow), n_blocks):
+        schedule = step_sizes(growth.h, growth.h_growth, growth.h_max, growth.n_blocks)
+        for k in range(len(self.flow), growth.n_blocks):
             h_k = schedule[k]
             velocity = (copy.deepcopy(self.flow.blocks[-1].velocity) if len(self.flow)
-                        else make_velocity())
-            block, y, record = self._train(ODEBlock(velocity, n_steps, h=h_k), x, validation,
-                                           h_k, "grow", k)
+                        else growth.make_velocity())
+            block, y, record = self._train(ODEBlock(velocity, growth.n_steps, h=h_k), x,
+                                           validation, h_k, "grow", k)
             if not torch.isfinite(y).all():
                 warnings.warn(f"JKO block {k + 1} maps training points to non-finite values; "
                               "dropped it and stopped adding blocks.", ConvergenceWarning)
@@ -600,7 +620,7 @@ class JKOTrainer:
                 elif patience.exhausted:
                     stop_reason = "validation"
                     break
-            if record.w2_ratio < movement_tol:
+            if record.w2_ratio < growth.movement_tol:
                 stop_reason = "movement_tol"
                 break
         if validation is not None and best_length < len(self.flow):

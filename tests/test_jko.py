@@ -9,7 +9,7 @@ from sklearn.exceptions import ConvergenceWarning
 from skjko import ExactTrace, JKOFlowDensity, ODEBlock, VelocityMLP
 from skjko import jko
 from skjko.flow import BlockFlow
-from skjko.jko import (JKOTrainer, TrainingSettings, ValidationData, jko_loss,
+from skjko.jko import (GrowthSettings, JKOTrainer, TrainingSettings, ValidationData, jko_loss,
                        reparametrized_step_sizes, step_sizes, train_block)
 
 
@@ -25,8 +25,10 @@ def grow(x, *, x_val=None, h=1.0, h_growth=1.5, h_max=5.0, n_blocks=2, movement_
     trainer = JKOTrainer(BlockFlow(), [], x, x_val,
                          TrainingSettings(max_iter=max_iter, batch_size=batch_size,
                                           learning_rate=learning_rate, **fit))
-    reason = trainer.grow(n_blocks, h, h_growth, h_max, movement_tol, n_blocks_no_change,
-                          lambda: VelocityMLP(x.shape[1], hidden), n_steps)
+    reason = trainer.grow(GrowthSettings(
+        n_blocks=n_blocks, h=h, h_growth=h_growth, h_max=h_max, movement_tol=movement_tol,
+        n_blocks_no_change=n_blocks_no_change, n_steps=n_steps,
+        make_velocity=lambda: VelocityMLP(x.shape[1], hidden)))
     return trainer, reason
 
 
@@ -332,7 +334,8 @@ def test_on_block_sees_every_block_of_every_round_in_place():
     trainer = JKOTrainer(BlockFlow(), [], two_moons_like(), None,
                          TrainingSettings(max_iter=3, batch_size=100, learning_rate=1e-3),
                          on_block=on_block)
-    trainer.grow(2, 1.0, 1.4, 5.0, 0.0, 1, lambda: VelocityMLP(2, (8,)), 1)
+    trainer.grow(GrowthSettings(n_blocks=2, h=1.0, h_growth=1.4, h_max=5.0, n_steps=1,
+                                make_velocity=lambda: VelocityMLP(2, (8,))))
     trainer.refine()
     assert seen == [("grow", 1, 1), ("grow", 2, 2),
                     *[("refine 1", k, 4) for k in (1, 2, 3, 4)]]
