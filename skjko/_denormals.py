@@ -32,14 +32,29 @@ def flushing_denormals() -> bool:
     return bool(tiny * 1e-10 == 0)
 
 
+def _gnu_openmp_loaded() -> bool:
+    """Whether GCC's libgomp is loaded in this process, as Linux's ``/proc/self/maps`` shows.
+
+    The one runtime whose ``GOMP_parallel`` is its own entry point; LLVM's libomp
+    (macOS) and Intel's libiomp5 only emulate it, and Windows has no such file.
+    """
+    try:
+        with open("/proc/self/maps") as maps:
+            return any("libgomp" in line for line in maps)
+    except OSError:
+        return False
+
+
 @lru_cache(maxsize=None)
 def _openmp_parallel():
-    """``GOMP_parallel`` of the OpenMP runtime torch's CPU library is linked with, or None.
+    """``GOMP_parallel`` of the GNU OpenMP runtime torch's CPU library is linked with, or None.
 
     Looked up through ``libtorch_cpu`` itself, which finds the runtime it loaded (other
-    packages may load their own copy, with threads of its own). GCC's libgomp, LLVM's
-    libomp and Intel's libiomp5 all provide the symbol; None elsewhere.
+    packages may load their own copy, with threads of its own). None on any other
+    runtime (:func:`_gnu_openmp_loaded`): there only the calling thread flushes.
     """
+    if not _gnu_openmp_loaded():
+        return None
     for path in sorted(glob.glob(os.path.join(os.path.dirname(torch.__file__), "lib",
                                               "libtorch_cpu.*"))):
         try:

@@ -59,6 +59,19 @@ def test_torchs_openmp_runtime_is_found():
     assert _denormals._openmp_parallel() is not None
 
 
+def test_a_runtime_other_than_gnu_libgomp_is_left_alone(monkeypatch, callers_setting):
+    """LLVM's libomp, Intel's libiomp5, Windows: no call into the runtime, the caller flushes."""
+    monkeypatch.setattr(_denormals, "_gnu_openmp_loaded", lambda: False)
+    _denormals._openmp_parallel.cache_clear()
+    try:
+        assert _denormals._openmp_parallel() is None
+        with flushed_denormals():
+            assert flushing_denormals()
+        assert flushing_denormals() == callers_setting
+    finally:
+        _denormals._openmp_parallel.cache_clear()
+
+
 def test_without_an_openmp_runtime_the_caller_alone_flushes(monkeypatch, callers_setting):
     monkeypatch.setattr(_denormals, "_openmp_parallel", lambda: None)
     with flushed_denormals():
