@@ -1,4 +1,5 @@
 """Quickstart: fit a JKO flow to a 2-D toy, score held-out points, sample, and plot.
+=================================================================================
 
 Run: python examples/quickstart.py [--fast]
 
@@ -19,10 +20,13 @@ from skjko import JKOFlowDensity
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fast", action="store_true", help="a few seconds, for smoke tests")
-    parser.add_argument("--figure", type=Path, default=Path(__file__).with_suffix(".png"))
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
+    parser.add_argument("--fast", "--quick", action="store_true",
+                        help="a few seconds, for smoke tests")
+    parser.add_argument("--figure", type=Path,
+                        help="where to save the figure (default: next to this script)")
     args = parser.parse_args(argv)
+    args.figure = args.figure or Path(__file__).with_suffix(".png")
 
     X_train, _ = make_moons(n_samples=2000, noise=0.08, random_state=0)
     X_test, _ = make_moons(n_samples=2000, noise=0.08, random_state=1)

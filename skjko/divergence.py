@@ -88,6 +88,18 @@ class HutchinsonTrace:
         The last ``n_context`` columns (a context the field does not move) get
         zeros: their rows of the Jacobian vanish, and probing them would only
         add the variance of the cross terms.
+
+        Parameters
+        ----------
+        x : Tensor of shape (n, d)
+            The batch the probe is for.
+        n_context : int, default=0
+            The last columns that are a context.
+
+        Returns
+        -------
+        HutchinsonTrace
+            The trace with the new probe.
         """
         probe = rademacher_like(x)
         if n_context:
@@ -102,6 +114,18 @@ class HutchinsonTrace:
         do not depend on x computed once: first-order autograd trains through it,
         at less cost than through a vector-Jacobian product. Any other velocity gets
         a vector-Jacobian product at each call.
+
+        Parameters
+        ----------
+        velocity : callable
+            The field ``velocity(x, t)``.
+        x : Tensor of shape (n, d)
+            The start of the solve.
+
+        Returns
+        -------
+        callable
+            ``(x, t) -> (f(x), estimate)``.
         """
         if self.probe.shape != x.shape:
             raise ValueError(f"The Hutchinson probe has shape {tuple(self.probe.shape)}; the "
@@ -144,13 +168,13 @@ class SampledStageTrace:
         :class:`ExactTrace`.
     stage_weights : sequence of float
         The weights of one step's stages, in the order the solver evaluates them
-        (:data:`skjko.ode_block.RK4_STAGE_WEIGHTS`); they sum to 1.
+        (``skjko.ode_block.RK4_STAGE_WEIGHTS``); they sum to 1.
 
     Notes
     -----
     The object counts its calls: the solver must evaluate the dynamics
     ``len(stage_weights)`` times per step, in stage order, as a block's solve
-    (:func:`skjko.ode_block.rk4_path_step`) does, from the first stage of a solve on. Use a fresh
+    (``skjko.ode_block.rk4_path_step``) does, from the first stage of a solve on. Use a fresh
     one per minibatch, as with a Hutchinson probe. The draws come from torch's
     global generator, so a seeded fit repeats them.
     """
@@ -173,7 +197,20 @@ class SampledStageTrace:
                     len(self._cumulative) - 1)
 
     def for_solve(self, velocity, x):
-        """The draws along one solve of ``velocity`` from ``x``, the wrapped trace prepared for it."""
+        """The draws along one solve of ``velocity`` from ``x``, the wrapped trace prepared for it.
+
+        Parameters
+        ----------
+        velocity : callable
+            The field ``velocity(x, t)``.
+        x : Tensor of shape (n, d)
+            The start of the solve.
+
+        Returns
+        -------
+        callable
+            ``(x, t) -> (f(x), div)``, the divergence at the drawn stage only.
+        """
         return partial(self._at_drawn_stage, velocity,
                        divergence_along_solve(self.trace, velocity, x))
 
