@@ -9,8 +9,8 @@ The example gallery runs every script of ``examples/`` with its quick setting
 the full-length runs of the README's figures.
 """
 
-import os
 import sys
+import warnings
 from pathlib import Path
 
 import skjko
@@ -39,6 +39,7 @@ exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "auto_examples/*.ipynb",
                     "auto_examples/*.py", "auto_examples/*.zip"]
 root_doc = "index"
 default_role = "literal"
+smartquotes = False  # "--quick" stays two hyphens, 'auto' keeps straight quotes
 
 # -- API reference -----------------------------------------------------------
 autosummary_generate = True
@@ -111,6 +112,11 @@ nitpicky = True  # an unresolved reference is a warning, and -W makes it an erro
 
 # -- Example gallery ---------------------------------------------------------
 sys.path.insert(0, str(DOCS))  # gallery_settings, which sphinx-gallery imports by name
+
+# What the examples print goes on their pages: there a warning reads as its category
+# and message, not as the build machine's path to skjko.
+warnings.formatwarning = lambda message, category, *args, **kwargs: (
+    f"{category.__name__}: {message}\n")
 
 sphinx_gallery_conf = {
     "examples_dirs": "../examples",
