@@ -1,4 +1,5 @@
 """Choosing the JKO step size h (and the number of blocks) with GridSearchCV.
+==========================================================================
 
 Run: python examples/grid_search_h.py [--quick]
 
@@ -24,10 +25,12 @@ from skjko import JKOFlowDensity  # noqa: E402
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny settings, for smoke tests")
-    parser.add_argument("--figure", type=Path, default=Path(__file__).with_suffix(".png"))
+    parser.add_argument("--figure", type=Path,
+                        help="where to save the figure (default: next to this script)")
     args = parser.parse_args(argv)
+    args.figure = args.figure or Path(__file__).with_suffix(".png")
     X, _ = make_moons(600 if args.quick else 1500, noise=0.08, random_state=0)
     grid = {"h": [0.05, 0.25, 1.0, 4.0], "n_blocks": [1, 2]}
     flow = JKOFlowDensity(hidden_sizes=(32, 32), max_iter=15 if args.quick else 150,

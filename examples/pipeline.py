@@ -1,4 +1,5 @@
 """A Pipeline with preprocessing: score, map to the latent space and back.
+=======================================================================
 
 Run: python examples/pipeline.py [--quick]
 
@@ -33,10 +34,12 @@ def skewed_frame(n, random_state=0):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny settings, for smoke tests")
-    parser.add_argument("--figure", type=Path, default=Path(__file__).with_suffix(".png"))
+    parser.add_argument("--figure", type=Path,
+                        help="where to save the figure (default: next to this script)")
     args = parser.parse_args(argv)
+    args.figure = args.figure or Path(__file__).with_suffix(".png")
     frame = skewed_frame(800 if args.quick else 3000)
     pipe = make_pipeline(
         QuantileTransformer(output_distribution="normal", n_quantiles=200),

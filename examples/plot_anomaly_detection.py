@@ -1,4 +1,5 @@
 """Anomaly detection: ROC curves of the JKO flow against IsolationForest and a Gaussian mixture.
+=============================================================================================
 
 Run: python examples/plot_anomaly_detection.py [--quick]
 
@@ -54,10 +55,12 @@ def arcs_with_outliers(n_inliers, n_outliers, random_state=0):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny settings, for smoke tests")
-    parser.add_argument("--figure", type=Path, default=Path(__file__).with_suffix(".png"))
+    parser.add_argument("--figure", type=Path,
+                        help="where to save the figure (default: next to this script)")
     args = parser.parse_args(argv)
+    args.figure = args.figure or Path(__file__).with_suffix(".png")
     X, is_outlier = arcs_with_outliers(1000 if args.quick else 4000, 50 if args.quick else 200)
     X_train, X_test, _, y_test = train_test_split(X, is_outlier, test_size=0.4,
                                                   stratify=is_outlier, random_state=0)

@@ -1,10 +1,11 @@
-"""Conditional densities p(y | x): a spread that grows with |x|, and two branches.
+r"""Conditional densities p(y | x): a spread that grows away from x = 0, and two branches.
+======================================================================================
 
 Run: python examples/plot_conditional.py [--quick]
 
 JKOFlowConditionalDensity learns the whole distribution of y at each x, not a
 mean with one noise level. Two 1-D problems with known answers: y | x ~ N(sin x,
-(0.1 + |x|/4)²), whose spread grows with |x|, and y = ±(1 + x/2) + noise, whose
+(0.1 + \|x\|/4)²), whose spread grows with \|x\|, and y = ±(1 + x/2) + noise, whose
 two branches a regression mean would average into a line between them. Saves
 ``examples/plot_conditional.png`` (the learned p(y | x) as an image, the
 conditional median from ``predict`` and the true quantiles on top) and prints
@@ -55,10 +56,12 @@ def homoscedastic_log_density(x, y, x_test, y_test):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny settings, for smoke tests")
-    parser.add_argument("--figure", type=Path, default=Path(__file__).with_suffix(".png"))
+    parser.add_argument("--figure", type=Path,
+                        help="where to save the figure (default: next to this script)")
     args = parser.parse_args(argv)
+    args.figure = args.figure or Path(__file__).with_suffix(".png")
     rng = np.random.default_rng(0)
     settings = (dict(hidden_sizes=(16, 16), n_blocks=2, max_iter=30) if args.quick else
                 dict(hidden_sizes=(64, 64), n_blocks=4, max_iter=400))

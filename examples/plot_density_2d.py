@@ -1,4 +1,5 @@
 """Learned 2-D densities, block by block: data, density after each block, samples.
+===============================================================================
 
 Run: python examples/plot_density_2d.py [--quick]
 
@@ -55,10 +56,12 @@ def density_on_grid(model, X, size):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny settings, for smoke tests")
-    parser.add_argument("--figure", type=Path, default=Path(__file__).with_suffix(".png"))
+    parser.add_argument("--figure", type=Path,
+                        help="where to save the figure (default: next to this script)")
     args = parser.parse_args(argv)
+    args.figure = args.figure or Path(__file__).with_suffix(".png")
     n_rows, max_iter, n_blocks, size = (500, 20, 2, 40) if args.quick else (4000, 300, 3, 120)
 
     fig, axes = plt.subplots(len(TOYS), n_blocks + 2, figsize=(3 * (n_blocks + 2), 3 * len(TOYS)),

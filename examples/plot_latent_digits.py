@@ -1,4 +1,5 @@
 """A flow in a latent space: handwritten digits through PCA, JKOFlowDensity, and back.
+===================================================================================
 
 Run: python examples/plot_latent_digits.py [--quick]
 
@@ -47,10 +48,12 @@ def show_digits(axes, images, title):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.partition("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny settings, for smoke tests")
-    parser.add_argument("--figure", type=Path, default=Path(__file__).with_suffix(".png"))
+    parser.add_argument("--figure", type=Path,
+                        help="where to save the figure (default: next to this script)")
     args = parser.parse_args(argv)
+    args.figure = args.figure or Path(__file__).with_suffix(".png")
 
     X, _ = load_digits(return_X_y=True)
     X_train, X_test = train_test_split(X, test_size=0.2, random_state=0)

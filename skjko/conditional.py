@@ -50,14 +50,14 @@ verbose, tol, n_iter_no_change
         Number of target columns of y.
     n_features_in_ : int
         Number of context features of X.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the context features, when X has string column names.
     n_blocks_, step_sizes_, n_iter_, history_, movement_tol_, n_steps_, divergence_stages_, \
 early_stopping_, stop_reason_, noise_std_, device_, n_threads_
         As for :class:`JKOFlowDensity`.
-    mean_, scale_ : ndarray of shape (n_targets_ + n_features_in_,)
+    mean_, scale_ : ndarray of shape (`n_targets_` + `n_features_in_`,)
         The input map's standardization of the targets, then of the context.
-    whitening_ : ndarray of shape (n_targets_ + n_features_in_,) * 2 or None
+    whitening_ : ndarray of shape (`n_targets_` + `n_features_in_`,) * 2 or None
         Block-diagonal whitening (targets, context) with ``whiten=True``.
 
     See Also

@@ -96,6 +96,18 @@ class HutchinsonTrace:
         The last ``n_context`` columns (a context the field does not move) get
         zeros: their rows of the Jacobian vanish, and probing them would only
         add the variance of the cross terms.
+
+        Parameters
+        ----------
+        x : Tensor of shape (n, d)
+            The batch the probe is for.
+        n_context : int, default=0
+            The last columns that are a context.
+
+        Returns
+        -------
+        HutchinsonTrace
+            The trace with the new probe.
         """
         probe = rademacher_like(x)
         if n_context:
@@ -103,13 +115,25 @@ class HutchinsonTrace:
         return cls(probe)
 
     def for_solve(self, velocity, x):
-        """The estimate along one solve of ``velocity`` from ``x``: ``(x, t) -> (f(x), estimate)``.
+        """The estimate along one solve of ``velocity`` from ``x``.
 
         A velocity with ``probed_divergence`` (:class:`~skjko.velocity.VelocityMLP`)
         carries the probe through its layers beside the forward pass, its parts that
         do not depend on x computed once: first-order autograd trains through it,
         at less cost than through a vector-Jacobian product. Any other velocity gets
         a vector-Jacobian product at each call.
+
+        Parameters
+        ----------
+        velocity : callable
+            The field ``velocity(x, t)``.
+        x : Tensor of shape (n, d)
+            The start of the solve.
+
+        Returns
+        -------
+        callable
+            ``(x, t, stage) -> (f(x), estimate)``.
         """
         if self.probe.shape != x.shape:
             raise ValueError(f"The Hutchinson probe has shape {tuple(self.probe.shape)}; the "
@@ -152,12 +176,12 @@ class SampledStageTrace:
         :class:`ExactTrace`.
     stage_weights : sequence of float
         The weights of one step's stages, in the order the solver evaluates them
-        (:data:`skjko.ode_block.RK4_STAGE_WEIGHTS`); they sum to 1.
+        (``skjko.ode_block.RK4_STAGE_WEIGHTS``); they sum to 1.
 
     Notes
     -----
-    It takes the :class:`~skjko.ode_block.Stage` each evaluation belongs to from
-    the solve (:func:`skjko.ode_block.rk4_path_step`), so it only works inside one
+    It takes the stage each evaluation belongs to (``skjko.ode_block.Stage``) from
+    the solve (``skjko.ode_block.rk4_path_step``), so it only works inside one
     and a bare call raises a TypeError. Solves of one object continue one
     sequence of draws (the blocks of a joint step take different stages). Use
     a fresh one per minibatch, as with a Hutchinson probe. The draws come from
@@ -181,7 +205,20 @@ class SampledStageTrace:
                     len(self._cumulative) - 1)
 
     def for_solve(self, velocity, x):
-        """The draws along one solve of ``velocity`` from ``x``, the wrapped trace prepared for it."""
+        """The draws along one solve of ``velocity`` from ``x``, the wrapped trace prepared for it.
+
+        Parameters
+        ----------
+        velocity : callable
+            The field ``velocity(x, t)``.
+        x : Tensor of shape (n, d)
+            The start of the solve.
+
+        Returns
+        -------
+        callable
+            ``(x, t, stage) -> (f(x), div)``, the divergence at the drawn stage only.
+        """
         return partial(self._at_drawn_stage, velocity,
                        divergence_along_solve(self.trace, velocity, x), self._steps_drawn)
 

@@ -410,17 +410,17 @@ class _JKOFlowBase(BaseEstimator):
 
     @property
     def mean_(self):
-        """ndarray of shape (n_features,): per-feature mean of the input map."""
+        """Per-feature mean of the input map, ndarray of shape (n_features,)."""
         return self.flow_.input_map.mean.cpu().numpy()
 
     @property
     def scale_(self):
-        """ndarray of shape (n_features,): per-feature standard deviation of the input map."""
+        """Per-feature standard deviation of the input map, ndarray of shape (n_features,)."""
         return self.flow_.input_map.scale.cpu().numpy()
 
     @property
     def whitening_(self):
-        """ndarray of shape (n_features, n_features) or None: the input map's whitening."""
+        """The input map's whitening, ndarray of shape (n_features, n_features) or None."""
         whitening = self.flow_.input_map.whitening
         return None if whitening is None else whitening.cpu().numpy()
 
@@ -757,7 +757,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         CPU threads the last fit trained with (``n_threads`` resolved).
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string column names.
 
     See Also

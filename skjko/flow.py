@@ -11,7 +11,18 @@ from .ode_block import ODEBlock
 
 
 def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
-    """log N(z; 0, I) of each row of ``z`` (n, d); returns shape (n,)."""
+    """Log-density of the standard normal N(0, I) at each row of ``z``.
+
+    Parameters
+    ----------
+    z : Tensor of shape (n, d)
+        Latent rows.
+
+    Returns
+    -------
+    Tensor of shape (n,)
+        ``log N(z; 0, I)`` of each row.
+    """
     d = z.shape[1]
     return -0.5 * (z * z).sum(dim=1) - 0.5 * d * math.log(2 * math.pi)
 
@@ -61,6 +72,18 @@ class BlockFlow(nn.Module):
         return len(self.blocks)
 
     def append(self, block: ODEBlock) -> "BlockFlow":
+        """Add ``block`` after the last block.
+
+        Parameters
+        ----------
+        block : ODEBlock
+            The new last block, T_{K+1}.
+
+        Returns
+        -------
+        BlockFlow
+            This flow.
+        """
         self.blocks.append(block)
         return self
 
@@ -78,7 +101,7 @@ class BlockFlow(nn.Module):
         -------
         z : Tensor of shape (n, d)
         log_det : Tensor of shape (n,)
-            Σ_k ∫₀¹ div f_k plus the input map's log-det: the log |det ∂T/∂x|.
+            Σ_k ∫₀¹ div f_k plus the input map's log-det: the ``log |det ∂T/∂x|``.
         """
         if self.input_map is None:
             return self.through_blocks(x, trace)
@@ -88,8 +111,21 @@ class BlockFlow(nn.Module):
     def through_blocks(self, x: torch.Tensor, trace=ExactTrace(), log_det=None):
         """The blocks alone, on rows already through the input map (the space they train in).
 
-        Returns ``T_K ∘ … ∘ T_1(x)`` of shape (n, d) and ``log_det`` (zeros when None)
-        plus Σ_k ∫₀¹ div f_k, of shape (n,).
+        Parameters
+        ----------
+        x : Tensor of shape (n, d)
+            Rows in the space of the input map's output.
+        trace : callable, default=ExactTrace()
+            How each block computes its divergence, as in :meth:`forward`.
+        log_det : Tensor of shape (n,), optional
+            Log-determinant so far; zeros when None.
+
+        Returns
+        -------
+        z : Tensor of shape (n, d)
+            ``T_K ∘ … ∘ T_1(x)``.
+        log_det : Tensor of shape (n,)
+            ``log_det`` plus Σ_k ∫₀¹ div f_k.
         """
         if log_det is None:
             log_det = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
@@ -99,14 +135,37 @@ class BlockFlow(nn.Module):
         return x, log_det
 
     def log_prob(self, x: torch.Tensor, trace=ExactTrace()) -> torch.Tensor:
-        """Exact log-density of each row of ``x`` (n, d); returns shape (n,).
+        """Exact log-density of each row of ``x``.
 
         With a context, the conditional log p(y | x) of the rows' targets.
+
+        Parameters
+        ----------
+        x : Tensor of shape (n, d)
+            Data rows.
+        trace : callable, default=ExactTrace()
+            How each block computes its divergence, as in :meth:`forward`.
+
+        Returns
+        -------
+        Tensor of shape (n,)
+            The log-density of each row.
         """
         return log_density(*self(x, trace), self.n_context)
 
     def transform(self, x: torch.Tensor) -> torch.Tensor:
-        """Data → latent without the log-determinant, (n, d) to (n, d)."""
+        """Data → latent without the log-determinant.
+
+        Parameters
+        ----------
+        x : Tensor of shape (n, d)
+            Data rows.
+
+        Returns
+        -------
+        Tensor of shape (n, d)
+            Their latent codes ``T(x)``.
+        """
         if self.input_map is not None:
             x, _ = self.input_map(x)
         for block in self.blocks:
@@ -116,7 +175,17 @@ class BlockFlow(nn.Module):
     def inverse(self, z: torch.Tensor, tolerance: float = None) -> torch.Tensor:
         """Latent → data: the blocks solved backwards, last block first.
 
-        ``tolerance`` is passed to each :meth:`ODEBlock.inverse`.
+        Parameters
+        ----------
+        z : Tensor of shape (n, d)
+            Latent rows.
+        tolerance : float, optional
+            Passed to each :meth:`ODEBlock.inverse`.
+
+        Returns
+        -------
+        Tensor of shape (n, d)
+            The data rows ``T⁻¹(z)``.
         """
         for block in reversed(self.blocks):
             z = block.inverse(z, tolerance)

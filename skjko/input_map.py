@@ -31,7 +31,7 @@ class InputMap(nn.Module):
     Attributes
     ----------
     log_abs_det : float
-        log |det| of the map's Jacobian (of its target columns), the same for
+        ``log |det|`` of the map's Jacobian (of its target columns), the same for
         every row.
     """
 
@@ -57,7 +57,7 @@ class InputMap(nn.Module):
         ----------
         X : ndarray of shape (n_samples, n_features)
         whiten : bool, default=False
-            Follow the standardization by ZCA whitening (:func:`zca_whitening`).
+            Follow the standardization by ZCA whitening (``zca_whitening``).
         sample_weight : ndarray of shape (n_samples,), optional
             Positive row weights for the mean, spread and covariance.
         n_context : int, default=0
@@ -75,14 +75,38 @@ class InputMap(nn.Module):
         return cls(mean, scale, whitening, unwhitening, n_context)
 
     def forward(self, x: torch.Tensor):
-        """``u`` (n, d) and the constant log-det, shape (n,), of rows ``x`` (n, d)."""
+        """Map rows ``x`` to ``u``, with the map's constant log-det.
+
+        Parameters
+        ----------
+        x : Tensor of shape (n, d)
+            Data rows.
+
+        Returns
+        -------
+        u : Tensor of shape (n, d)
+            The mapped rows.
+        log_det : Tensor of shape (n,)
+            ``log_abs_det``, the same for every row.
+        """
         u = (x - self.mean) / self.scale
         if self.whitening is not None:
             u = u @ self.whitening
         return u, torch.full((x.shape[0],), self.log_abs_det, dtype=x.dtype, device=x.device)
 
     def inverse(self, u: torch.Tensor) -> torch.Tensor:
-        """The rows x with ``forward(x)[0] == u``, (n, d) to (n, d)."""
+        """The rows x with ``forward(x)[0] == u``.
+
+        Parameters
+        ----------
+        u : Tensor of shape (n, d)
+            Mapped rows.
+
+        Returns
+        -------
+        Tensor of shape (n, d)
+            The data rows.
+        """
         if self.unwhitening is not None:
             u = u @ self.unwhitening
         return u * self.scale + self.mean

@@ -80,6 +80,11 @@ class ODEBlock(nn.Module):
         """The ``n_steps + 1`` RK4 grid points over ``t_span``, as floats.
 
         Plain numbers, so that each RK4 update is one fused multiply-add per term.
+
+        Returns
+        -------
+        list of float
+            The grid points, ``t_span``'s ends included.
         """
         t0, t1 = self.t_span
         return [t0 + (t1 - t0) * i / self.n_steps for i in range(self.n_steps)] + [t1]
@@ -88,6 +93,11 @@ class ODEBlock(nn.Module):
         """Two blocks, each a copy of this one over half of ``t_span`` and with half its h.
 
         Composed, they are the same map; each is half the JKO step.
+
+        Returns
+        -------
+        tuple of 2 ODEBlock
+            The first and the second half.
         """
         t0, t1 = self.t_span
         middle = (t0 + t1) / 2
@@ -122,7 +132,7 @@ class ODEBlock(nn.Module):
         y : Tensor of shape (n, d)
             T(x).
         int_div : Tensor of shape (n,) or None
-            ∫ div f(x(t)) dt = log |det ∂T/∂x|; None when ``trace`` is None.
+            ∫ div f(x(t)) dt = ``log |det ∂T/∂x|``; None when ``trace`` is None.
         """
         if trace is None:
             return self._solve(_motion_only(self.velocity), x)[0], None
@@ -140,7 +150,7 @@ class ODEBlock(nn.Module):
         integrands : tuple of {"kinetic", "hjb"}, default=()
             Further path integrals: the kinetic energy ∫‖f(x(t), t)‖² dt
             (OT-Flow's transport cost) and OT-Flow's HJB residual
-            ∫|∂ₜΦ − ½‖∇Φ‖²| dt (potential velocities only, which give their own
+            ``∫|∂ₜΦ − ½‖∇Φ‖²| dt`` (potential velocities only, which give their own
             closed-form divergence with it).
 
         Returns
@@ -163,11 +173,7 @@ class ODEBlock(nn.Module):
         return y, int_div, dict(zip(integrands, integrals))
 
     def inverse(self, y: torch.Tensor, tolerance: float = None) -> torch.Tensor:
-        """Invert the block's discrete map: T⁻¹(y), shape (n, d) to (n, d).
-
-        ``tolerance`` is the largest residual of each inverted RK4 step,
-        relative to 1 + |target|; None solves to 100 ulps, so that
-        ``inverse(forward(x))`` recovers ``x`` to round-off.
+        """Invert the block's discrete map: T⁻¹(y).
 
         ``T`` is ``n_steps`` RK4 steps. Each step F is undone by solving
         ``F(x) = y`` row by row, started from one RK4 step backwards in time:
@@ -176,6 +182,20 @@ class ODEBlock(nn.Module):
         the ODE backwards alone leaves the solver's error (1e-2 with 3 steps on
         sharp fields); the iteration makes ``inverse(forward(x))`` recover
         ``x`` to round-off.
+
+        Parameters
+        ----------
+        y : Tensor of shape (n, d)
+            Rows the block mapped to.
+        tolerance : float, optional
+            The largest residual of each inverted RK4 step, relative to
+            ``1 + |target|``; None solves to 100 ulps, so that
+            ``inverse(forward(x))`` recovers ``x`` to round-off.
+
+        Returns
+        -------
+        Tensor of shape (n, d)
+            The rows ``x`` with ``T(x) = y``.
         """
         grid = self.time_grid()
         for i in reversed(range(self.n_steps)):

@@ -172,12 +172,17 @@ class PotentialVelocity(nn.Module):
         Bellman equation ∂ₜΦ − ½‖∇ₓΦ‖² = 0 (with v = −∇Φ); OT-Flow penalises
         the absolute residual along the paths.
 
+        Parameters
+        ----------
+        x : Tensor of shape (n, d)
+        t : float, 0-dim Tensor, Tensor of shape (n,) or None (meaning 0.0)
+
         Returns
         -------
         v : Tensor of shape (n, d)
         div : Tensor of shape (n,)
         hjb : Tensor of shape (n,)
-            |∂ₜΦ − ½‖∇ₓΦ‖²|.
+            ``|∂ₜΦ − ½‖∇ₓΦ‖²|``.
         """
         grad, trace = self._grad_and_trace(x, t, with_trace=True)
         grad_x, grad_t = grad[:, :self.n_features], grad[:, self.n_features]

@@ -41,10 +41,22 @@ class VelocityMLP(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor, t=None) -> torch.Tensor:
-        """Velocity at ``x`` of shape (n, d); returns shape (n, d).
+        """Velocity at ``x``.
 
         The field is autonomous (JKO-iFlow's blocks have no time input): ``t``
         is accepted for the common velocity signature and ignored.
+
+        Parameters
+        ----------
+        x : Tensor of shape (n, d)
+            Points of the state space.
+        t : float, optional
+            Ignored.
+
+        Returns
+        -------
+        Tensor of shape (n, d)
+            ``f(x)``.
         """
         return self._with_still_context(self.net(x))
 
@@ -55,8 +67,15 @@ class VelocityMLP(nn.Module):
         return torch.cat([fx, fx.new_zeros(fx.shape[0], self.n_context)], dim=1)
 
     def layers(self):
-        """The network as ``(hidden, last)``: its (Linear, Softplus) pairs in order, then the
-        output Linear; the closed forms below walk it layer by layer."""
+        """The network as ``(hidden, last)``, the layers the closed forms walk.
+
+        Returns
+        -------
+        hidden : list of (Linear, Softplus)
+            The hidden layers in order.
+        last : Linear
+            The output layer.
+        """
         *pairs, last = list(self.net)
         return list(zip(pairs[0::2], pairs[1::2])), last
 
