@@ -38,8 +38,6 @@ def test_every_example_has_a_gallery_title(script):
 
 
 def test_docs_build_without_warnings(tmp_path):
-    pytest.importorskip("sphinx_gallery", reason="the docs extra is not installed")
-    pytest.importorskip("numpydoc", reason="the docs extra is not installed")
     # A copy, so the build writes its generated pages there and not into the checkout.
     ignore = shutil.ignore_patterns("_build", "auto_examples", "generated", "*.png")
     shutil.copytree(DOCS, tmp_path / "docs", ignore=ignore)
