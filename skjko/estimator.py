@@ -89,14 +89,15 @@ def _joint_trace(flow, divergence_stages):
     return None  # the blocks' own training divergence
 
 
-def _run_rounds(trainer, plan):
+def _run_rounds(trainer, plan, stop_reason):
     """The papers' improvement rounds (reparametrization, then refinement), then the
-    joint round; returns the joint round's step budget (0: it did not run)."""
+    joint round after a growth that stopped on ``stop_reason``; returns the joint
+    round's step budget (0: it did not run)."""
     for _ in range(plan.n_reparam):
         trainer.reparametrize(plan.eta)
     for _ in range(plan.n_refine):
         trainer.refine()
-    joint_max_iter = plan.joint.steps(len(trainer.flow))
+    joint_max_iter = plan.joint.steps(len(trainer.flow), stop_reason)
     if joint_max_iter:
         trainer.train_jointly(joint_max_iter, plan.joint.learning_rate,
                               plan.joint.trace(trainer.flow))
@@ -245,7 +246,7 @@ class _JKOFlowBase(BaseEstimator):
             try:
                 if grow:
                     stop_reason = trainer.grow(plan.growth)
-                joint_max_iter = _run_rounds(trainer, plan)
+                joint_max_iter = _run_rounds(trainer, plan, stop_reason)
             except KeyboardInterrupt:
                 warnings.warn(f"fit interrupted: kept the {len(trainer.flow)} finished "
                               "block(s); the model is usable.", UserWarning)
@@ -656,8 +657,12 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         network has a closed form for it. Block-wise training fits each block
         to what the blocks before it left; this round lets them correct one
         another. A step costs about one step of every block, so 'auto' gives
-        it ``3.2 * max_iter / n_blocks_`` steps: the cost of 3.2 blocks'
-        budgets in all. The round runs only with validation rows: it
+        it ``3.2 * max_iter / n_blocks_`` steps, the cost of 3.2 blocks'
+        budgets in all, and runs it only where growth ended at ``n_blocks``
+        with every block still gaining on validation: there the flow
+        underfits and the round pays, while after growth that validation
+        stopped it falls behind the JKO weights. Set an int to run it anyway.
+        The round runs only with validation rows: it
         keeps its last iterate when that beats the JKO weights on validation
         NLL, and the JKO weights otherwise; a round behind them at
         ``n_checks_no_change`` validation checks in a row after its warm-up ends
@@ -747,7 +752,8 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         its 'auto' value for this fit).
     joint_max_iter_ : int
         The joint round's steps (``joint_max_iter``, or its 'auto' value); 0
-        when it did not run for want of validation rows.
+        when it did not run: for want of validation rows, or under 'auto'
+        after a growth that validation stopped.
     whitening_ : ndarray of shape (n_features, n_features) or None
         ZCA whitening matrix applied after standardization (``whiten=True``),
         else None.

@@ -16,9 +16,10 @@ from .jko import GrowthSettings, TrainingSettings
 class JointRound:
     """The closing joint round: its learning rate, the divergence it trains on, its steps.
 
-    ``max_iter`` is a number of steps, or None for ``budget`` block steps shared
-    by the blocks (a joint step costs a step of every block); 0 skips the round.
-    ``trace(flow)`` is the divergence for the grown ``flow`` (None: the blocks' own).
+    ``max_iter`` is a number of steps, or None for 'auto': ``budget`` block steps
+    shared by the blocks (a joint step costs a step of every block), and only
+    after a growth that ended at ``n_blocks``; 0 skips the round. ``trace(flow)``
+    is the divergence for the grown ``flow`` (None: the blocks' own).
     """
 
     learning_rate: float
@@ -26,11 +27,21 @@ class JointRound:
     max_iter: int = None
     budget: float = 0.0
 
-    def steps(self, n_blocks: int) -> int:
-        """The round's steps for a flow of ``n_blocks`` blocks (0: it does not run)."""
+    def steps(self, n_blocks: int, stop_reason: str) -> int:
+        """The round's steps for a flow of ``n_blocks`` blocks whose growth stopped on
+        ``stop_reason`` (0: it does not run).
+
+        'auto' runs the round only where every block still gained on validation
+        (``stop_reason`` 'n_blocks'): the flow underfits there, and training the
+        blocks together pays. Where validation stopped the growth, the blocks fit
+        the training rows as far as validation allows, and a round on the same
+        training likelihood falls behind the JKO weights.
+        """
         if not n_blocks:
             return 0
-        return int(self.budget / n_blocks) if self.max_iter is None else self.max_iter
+        if self.max_iter is None:
+            return int(self.budget / n_blocks) if stop_reason == "n_blocks" else 0
+        return self.max_iter
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -176,6 +176,19 @@ def test_joint_round_that_diverges_warns_and_keeps_the_jko_weights(moons, monkey
     np.testing.assert_array_equal(broken.score_samples(moons[1]), alone.score_samples(moons[1]))
 
 
+def test_joint_round_auto_runs_only_after_growth_that_ended_at_n_blocks():
+    """Where validation stopped the growth, 'auto' skips the round; an int still runs it."""
+    X, _ = make_moons(120, noise=0.05, random_state=0)
+    params = dict(SMALL, n_blocks=6, movement_tol=0.0, hidden_sizes=(64, 64), max_iter=100,
+                  learning_rate=1e-2, validation_fraction=0.3, h=4.0, h_growth=2.0, h_max=50.0)
+    auto = JKOFlowDensity(**params).fit(X)
+    assert auto.stop_reason_ == "validation"
+    assert auto.joint_max_iter_ == 0 and "joint 1" not in [r["round"] for r in auto.history_]
+    forced = JKOFlowDensity(**params, joint_max_iter=20).fit(X)
+    assert forced.stop_reason_ == "validation" and forced.joint_max_iter_ == 20
+    assert forced.history_[-1]["round"] == "joint 1"
+
+
 def test_joint_round_needs_validation_rows(moons):
     auto = JKOFlowDensity(n_blocks=2, movement_tol=0.0, **SMALL).fit(moons[0])
     assert auto.n_blocks_ == 2  # 'auto': AUTO_JOINT_BUDGET blocks' steps, over 2 blocks
