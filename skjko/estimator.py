@@ -18,12 +18,11 @@ from sklearn.utils.validation import (_check_sample_weight, check_array, check_i
 
 from ._device import resolve_device
 from ._threads import resolve_n_threads
-from .divergence import ExactTrace, HutchinsonTrace, SampledStageTrace
 from .flow import BlockFlow, targets
 from .input_map import InputMap
 from .fit_plan import FitPlan, JointRound
-from .jko import GrowthSettings, JKOTrainer, TrainingSettings, cosine_schedule
-from .ode_block import RK4_STAGE_WEIGHTS
+from .jko import (GrowthSettings, JKOTrainer, TrainingDivergence, TrainingSettings,
+                  cosine_schedule)
 from .velocity_family import VELOCITY_FAMILIES
 
 FLOAT_DTYPES = (np.float64, np.float32)
@@ -66,26 +65,11 @@ SAMPLE_TOLERANCE = 1e-4
 ACTIVATION_COPIES_PER_ROW = 16
 
 
-def _exact_trace(batch):
-    """Training on the exact divergence: the same trace for every batch."""
-    return ExactTrace()
-
-
-def _at_sampled_stages(trace, batch):
-    """``trace(batch)`` at one RK4 stage per step (``divergence_stages='sampled'``)."""
-    return SampledStageTrace(trace(batch), RK4_STAGE_WEIGHTS)
-
-
-def _at_training_stages(trace, divergence_stages):
-    """``trace`` at every RK4 stage ('all'), or at one drawn per step ('sampled')."""
-    return trace if divergence_stages == "all" else partial(_at_sampled_stages, trace)
-
-
 def _joint_trace(flow, divergence_stages):
     """The joint round's divergence: the closed form where every block has one."""
     if all(getattr(block.velocity, "has_closed_form_divergence", False)
            for block in flow.blocks):
-        return _at_training_stages(_exact_trace, divergence_stages)
+        return TrainingDivergence(exact=True, sampled_stages=divergence_stages == "sampled")
     return None  # the blocks' own training divergence
 
 
@@ -388,10 +372,9 @@ class _JKOFlowBase(BaseEstimator):
 
     def _training_trace(self, n_context, divergence_stages):
         """The divergence of the training loss, as a function of the batch."""
-        if self.training_divergence == "exact" or self._velocity_family.always_exact_trace:
-            return _at_training_stages(_exact_trace, divergence_stages)
-        return _at_training_stages(partial(HutchinsonTrace.rademacher, n_context=n_context),
-                                   divergence_stages)
+        return TrainingDivergence(
+            exact=self.training_divergence == "exact" or self._velocity_family.always_exact_trace,
+            sampled_stages=divergence_stages == "sampled", n_context=n_context)
 
     def _divergence_stages(self):
         """``divergence_stages``, 'auto' resolved for this estimator."""

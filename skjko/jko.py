@@ -25,9 +25,9 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 from tqdm.auto import tqdm
 
-from .divergence import HutchinsonTrace
+from .divergence import ExactTrace, HutchinsonTrace, SampledStageTrace
 from .flow import BlockFlow, log_density, targets
-from .ode_block import ODEBlock
+from .ode_block import RK4_STAGE_WEIGHTS, ODEBlock
 
 #: A validation NLL must drop by more than this (nats) to count as better.
 IMPROVEMENT = 1e-4
@@ -194,6 +194,31 @@ class ValidationData:
         return self
 
 
+@dataclass(frozen=True)
+class TrainingDivergence:
+    """The divergence of a training step, built for each minibatch: ``trace = self(batch)``.
+
+    Parameters
+    ----------
+    exact : bool, default=False
+        The exact trace (:class:`~skjko.divergence.ExactTrace`, in closed form
+        where the velocity has one) instead of a fresh Hutchinson probe per batch.
+    sampled_stages : bool, default=False
+        Take it at one RK4 stage per step, drawn with the stage's weight
+        (:class:`~skjko.divergence.SampledStageTrace`), instead of at every stage.
+    n_context : int, default=0
+        The batch's last columns are a context: the probe leaves them out.
+    """
+
+    exact: bool = False
+    sampled_stages: bool = False
+    n_context: int = 0
+
+    def __call__(self, batch: torch.Tensor):
+        trace = ExactTrace() if self.exact else HutchinsonTrace.rademacher(batch, self.n_context)
+        return SampledStageTrace(trace, RK4_STAGE_WEIGHTS) if self.sampled_stages else trace
+
+
 @dataclass(kw_only=True)
 class TrainingSettings:
     """Settings for training one block (the estimator's parameters of the same names)."""
@@ -213,8 +238,8 @@ class TrainingSettings:
     #: None keeps the rate constant.
     schedule: Callable = None
     #: ``trace(batch)`` gives the divergence each training step uses (see
-    #: :mod:`skjko.divergence`): a fresh Hutchinson probe by default.
-    trace: Callable = HutchinsonTrace.rademacher
+    #: :class:`TrainingDivergence`): a fresh Hutchinson probe by default.
+    trace: Callable = TrainingDivergence()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -49,7 +49,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from skjko import JKOFlowDensity
 from skjko._denormals import flushed_denormals
-from skjko.jko import ValidationData, WeightSnapshot, jko_loss
+from skjko.jko import TrainingDivergence, ValidationData, WeightSnapshot, jko_loss
 
 from ..common import input_rows
 from .speed import synthetic
@@ -105,7 +105,8 @@ def measure(d, hidden, settings, fit_iter=1, seed=0):
     model = JKOFlowDensity(hidden_sizes=hidden, n_blocks=1, max_iter=fit_iter,
                            joint_max_iter=0, early_stopping=False, device=device,
                            random_state=seed).fit(X)
-    traces = {stages: model._training_trace(0, stages) for stages in ("all", "sampled")}
+    traces = {stages: TrainingDivergence(sampled_stages=stages == "sampled")
+              for stages in ("all", "sampled")}
     block = model.flow_.blocks[0].float().train().requires_grad_(True)
     rows = torch.as_tensor(input_rows(model, X), dtype=torch.float32, device=device)
     batch, h = rows[:batch_size], 1.0
