@@ -527,8 +527,9 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         term is OT-Flow's kinetic energy E∫‖f‖² dt rather than E‖T(x) − x‖².
     alpha_hjb : float, default=0.0
         Weight of OT-Flow's HJB regularizer E∫|∂ₜΦ − ½‖∇Φ‖²| dt added to each
-        block's loss; only with ``velocity='potential'``. Off by default, as
-        in the JKO-Flow paper's fixed-α_C scheme.
+        block's loss; only with ``velocity='potential'`` (any other velocity
+        with ``alpha_hjb > 0`` is an error). Off by default, as in the JKO-Flow
+        paper's fixed-α_C scheme; raise it to straighten a potential's paths.
     hidden_sizes : tuple of int, default=(128, 128)
         Hidden layer widths of each block's velocity network. With at most
         two hidden layers the exact divergence has a closed form, so scoring
@@ -625,7 +626,9 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         grown until validation stops improving it seldom pays for that, so
         the default runs none.
     eta : float, default=0.5
-        Damping η of the reparametrization, in (0, 1].
+        Damping η of the reparametrization, in (0, 1]: how far each round
+        moves the step sizes toward equal W2 movements. Does nothing at the
+        default ``n_reparam=0``.
     n_refine : int, default=0
         Rounds of refinement after reparametrization: every block's time
         interval is split in two (twice the blocks, h_k / 2 each), starting
