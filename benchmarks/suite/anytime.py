@@ -4,7 +4,8 @@ skjko is ``JKOFlowDensity(random_state=0)`` (plus the part's ``jko`` overrides),
 flow snapshotted after every block of every round (:func:`.procedure.fit_jko_with_snapshots`)
 and each snapshot scored on the test rows afterwards, outside the clock; its last point
 is the fitted model. zuko's MAF, NSF and CNF are trained as their users train them
-(:func:`.peers.train_zuko`: Adam 1e-3, validation every epoch, stopped after
+(:func:`.peers.train_zuko`: Adam 1e-3, gradients unclipped in the full suite
+(``zuko.max_grad_norm``), validation every epoch, stopped after
 ``patience`` epochs without gain, at most ``peer_seconds``); at every check the test
 NLL of the iterate that early stopping would keep (the best on validation so far) is
 the curve's point, the checks' own time left out. The curves are scored on the same
@@ -13,6 +14,12 @@ every check take longer than its training), and so are the crossings; each fitte
 NLL on every test row is the table's. Run it alone, one thread:
 
     python -m benchmarks run --suite full --parts anytime --data-dir ../shared/data
+
+and on the real sets, beside MAF and NSF:
+
+    python -m benchmarks run --suite full --parts anytime --datasets miniboone digits wbc \
+        pima vowels letter cardio satellite pendigits shuttle --set 'peers=["MAF", "NSF"]' \
+        --data-dir ../shared/data
 """
 
 import math
@@ -46,7 +53,8 @@ def zuko_curve(kind, X_train, X_test, X_curve, settings):
     batch = settings["zuko"]["batch_size"]
     epoch = math.ceil(0.9 * len(X_train) / batch)  # train_zuko validates on 10 %
     model, info = train_zuko(kind, X_train, settings["peer_seconds"], settings["zuko"]["hidden"],
-                             batch, epoch, settings["zuko"]["patience"], on_check=on_check)
+                             batch, epoch, settings["zuko"]["patience"], on_check=on_check,
+                             max_grad_norm=settings["zuko"].get("max_grad_norm", 1.0))
     points, kept = [], None
     for check in checks:
         if math.isfinite(check["val_nll"]) and (kept is None
@@ -111,8 +119,12 @@ def plot(rows, path):
     """One panel per data set: test NLL against seconds (log scale), one line per method."""
     plt = pyplot()
     names = list(dict.fromkeys(r["dataset"] for r in rows))
-    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.6), squeeze=False)
-    for ax, name in zip(axes[0], names):
+    n_cols = min(len(names), 5)
+    n_rows = math.ceil(len(names) / n_cols)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.2 * n_cols, 3.6 * n_rows), squeeze=False)
+    for ax in axes.flat[len(names):]:
+        ax.set_visible(False)
+    for ax, name in zip(axes.flat, names):
         finals = []
         for r in (r for r in rows if r["dataset"] == name):
             points = [p for p in r["points"] if math.isfinite(p["nll"])]

@@ -199,7 +199,7 @@ SUITES = {
         # (5 transforms of 128 x 128, Adam 1e-3, batch 256, 20 epochs of patience).
         anytime=dict(datasets=("miniboone", "vowels", "letter"), n_toy=20000,
                      peers=("MAF", "NSF", "CNF"), peer_seconds=180.0, curve_rows=1000, jko={},
-                     zuko=dict(hidden=128, batch_size=256, patience=20)),
+                     zuko=dict(hidden=128, batch_size=256, patience=20, max_grad_norm=None)),
         defaults=dict(datasets=("miniboone", "digits", "checkerboard", "2spirals", "cardio",
                                 "letter"), n_toy=5000, dequantize=False, gmm_grid=_GMM_GRID,
                       candidates=({},)),
