@@ -115,6 +115,10 @@ def _seconds(value):
     return "never" if value is None else f"{value:.1f}"
 
 
+#: Mean NLLs beyond this (nats) are off the figure's scale; the table has them.
+MAX_PLOTTED_NLL = 1e6
+
+
 def plot(rows, path):
     """One panel per data set: test NLL against seconds (log scale), one line per method."""
     plt = pyplot()
@@ -127,13 +131,17 @@ def plot(rows, path):
     for ax, name in zip(axes.flat, names):
         finals = []
         for r in (r for r in rows if r["dataset"] == name):
-            points = [p for p in r["points"] if math.isfinite(p["nll"])]
+            # A mean NLL can be infinite or astronomical (a few test rows far outside the
+            # training range): such points are left out, and the legend says so.
+            points = [p for p in r["points"] if abs(p["nll"]) < MAX_PLOTTED_NLL]
+            label = r["method"] if points else f"{r['method']} (off the scale)"
             ax.plot([p["seconds"] for p in points], [p["nll"] for p in points], "o-",
-                    markersize=3, label=r["method"])
-            finals.append(points[-1]["nll"])
+                    markersize=3, label=label)
+            finals.extend(points[-1:])
         ax.set_xscale("log")
-        low, high = min(finals), max(finals)  # every final in view, the early climb cut
-        ax.set_ylim(low - 0.1 * (high - low) - 1, high + 0.5 * (high - low) + 2)
+        if finals:  # every final in view, the early climb cut
+            low, high = min(p["nll"] for p in finals), max(p["nll"] for p in finals)
+            ax.set_ylim(low - 0.1 * (high - low) - 1, high + 0.5 * (high - low) + 2)
         ax.set_xlabel("wall seconds (one thread)")
         ax.set_ylabel("NLL on the curves' test rows")
         ax.set_title(name)
