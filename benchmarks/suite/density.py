@@ -146,7 +146,7 @@ def _end_to_end_cnf(name, jko, X_train, X_test, seconds, seed):
     rate and batch size; no validation split, so the NLL reported is that of
     the last iterate (not the best one on test, which would peek at test data).
     """
-    params = dict(hidden_sizes=tuple(jko.hidden_sizes), n_steps=jko._n_steps(),
+    params = dict(hidden_sizes=tuple(jko.hidden_sizes), n_steps=jko.n_steps_,
                   learning_rate=jko.learning_rate, batch_size=jko.batch_size)
     result = peers.train_cnf(X_train, X_test, jko.flow_.input_map, jko.n_blocks_, params,
                        target_nll=-math.inf, max_iter=10**9, max_seconds=seconds,
