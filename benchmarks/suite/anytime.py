@@ -15,7 +15,8 @@ NLL on every test row is the table's. Run it alone, one thread:
 
     python -m benchmarks run --suite full --parts anytime --data-dir ../shared/data
 
-and on the real sets, beside MAF and NSF:
+and on the real sets, beside MAF and NSF (``--set dequantize=true`` spreads each ODDS
+column's values over its grid step first, as ``defaults`` does):
 
     python -m benchmarks run --suite full --parts anytime --datasets miniboone digits wbc \
         pima vowels letter cardio satellite pendigits shuttle --set 'peers=["MAF", "NSF"]' \
@@ -76,7 +77,8 @@ def run(settings, data_dir):
     """One row per data set and method: the curve, the final NLL and seconds."""
     rows = []
     for name in settings["datasets"]:
-        X_train, X_test = load_any(name, data_dir, settings["n_toy"])
+        X_train, X_test = load_any(name, data_dir, settings["n_toy"],
+                                   settings.get("dequantize", False))
         curve_rows = np.random.default_rng(0).permutation(len(X_test))[:settings["curve_rows"]]
         X_curve = X_test[np.sort(curve_rows)]
         points, info = skjko_curve(X_train, X_test, X_curve, settings["jko"])
