@@ -27,7 +27,8 @@ from .velocity_family import VELOCITY_FAMILIES
 
 FLOAT_DTYPES = (np.float64, np.float32)
 
-#: noise_std='auto' is this fraction of Scott's bandwidth when validation rows guard the fit, and the whole bandwidth when nothing else does.
+#: noise_std='auto' is this fraction of Scott's bandwidth when validation rows guard the fit,
+#: and the whole bandwidth when nothing else does.
 AUTO_NOISE_FRACTION = 0.35
 AUTO_NOISE_FRACTION_UNVALIDATED = 1.0
 #: ... and fades out where the rows are plentiful for their dimension: it is multiplied by
@@ -219,8 +220,7 @@ class _JKOFlowBase(BaseEstimator):
             flow, history, as_tensor(X_train), as_tensor(X_val), plan.training, self.verbose,
             weight=as_tensor(w_train), weight_val=as_tensor(w_val),
             rounds_done=self._rounds_done if continuing else None,
-            on_block=None if on_block is None else (
-                lambda trainer, record: on_block(trainer.flow, record)))
+            on_block=on_block)
         grow = not continuing or self.stop_reason_ in ("n_blocks", "interrupted")
         stop_reason = self.stop_reason_ if continuing else "n_blocks"
         joint_max_iter = 0  # unless the rounds get to run

@@ -353,8 +353,8 @@ def train_block(block: ODEBlock, x: torch.Tensor, h: float, settings: TrainingSe
         (:func:`still_falling` over two windows of ``validation_interval`` steps).
     """
     def objective(batch, batch_weight):
-        return jko_loss(block, batch, h, settings.transport_cost, settings.alpha_hjb, settings.trace(batch),
-                        batch_weight, n_context)
+        return jko_loss(block, batch, h, settings.transport_cost, settings.alpha_hjb,
+                        settings.trace(batch), batch_weight, n_context)
 
     return minimize(block, objective, x, settings,
                     None if validation is None else partial(validation.nll, block),
@@ -391,7 +391,8 @@ def minimize(module: torch.nn.Module, objective: Callable, x: torch.Tensor,
     # zero: a block that learns nothing stays the identity. 0 is plain Adam.
     optimizer = torch.optim.AdamW(module.parameters(), lr=settings.learning_rate,
                                   weight_decay=settings.weight_decay)
-    scheduler = None if settings.schedule is None else settings.schedule(optimizer, settings.max_iter)
+    scheduler = (None if settings.schedule is None
+                 else settings.schedule(optimizer, settings.max_iter))
     batches = minibatch_indices(x.shape[0], settings.batch_size, x.device)
     result = dict(n_iter=0, best_iter=0, loss=math.nan, kl_loss=math.nan, w2_loss=math.nan,
                   val_nll=math.nan, diverged=False, unconverged=False, stopped=False)
@@ -525,7 +526,7 @@ class JKOTrainer:
         Reparametrization ("reparam") and refinement ("refine") rounds run on
         ``flow`` before; the next round of each kind is numbered after them.
     on_block : callable, optional
-        ``on_block(trainer, record)`` after every block of every round, once
+        ``on_block(flow, record)`` after every block of every round, once
         the block is in ``flow`` and ``record`` (a dict) in ``history``: for
         monitoring, e.g. scoring the flow as it stands after each block.
     """
@@ -590,7 +591,7 @@ class JKOTrainer:
     def _record(self, record: dict):
         self.history.append(record)
         if self.on_block is not None:
-            self.on_block(self, record)
+            self.on_block(self.flow, record)
 
     def _pushed(self):
         """Training and validation rows pushed through every block of the flow."""

@@ -326,10 +326,10 @@ def test_patience_counts_checks_without_an_improvement_beyond_the_margin():
 def test_on_block_sees_every_block_of_every_round_in_place():
     seen = []
 
-    def on_block(trainer, record):
+    def on_block(flow, record):
         # The block is already in the flow, and its record the last in the history.
-        assert trainer.history[-1] is record
-        seen.append((record["round"], record["block"], len(trainer.flow)))
+        assert flow is trainer.flow and trainer.history[-1] is record
+        seen.append((record["round"], record["block"], len(flow)))
 
     trainer = JKOTrainer(BlockFlow(), [], two_moons_like(), None,
                          TrainingSettings(max_iter=3, batch_size=100, learning_rate=1e-3),

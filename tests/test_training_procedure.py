@@ -315,8 +315,8 @@ def test_defaults_without_validation_rank_isolation_forests_outliers_lowest():
 
     With nothing to validate on, the defaults smooth harder (noise_std='auto' is the whole
     Scott bandwidth) and stop growing on the W2 ratio (movement_tol='auto' is 0.01); before
-    that rule the blocks memorised the rows and scored the two outliers as the most normal, with each
-    of seeds 0, 1 and 2. One seed here (a default fit of 8 rows takes about half a minute); all
+    that rule the blocks memorised the rows and scored the two outliers as the most normal,
+    with each of seeds 0, 1 and 2. One seed here (a default fit of 8 rows takes about half a minute); all
     three are in benchmarks/JOURNAL.md.
     """
     seed = 0

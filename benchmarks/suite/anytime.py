@@ -51,11 +51,10 @@ def zuko_curve(kind, X_train, X_test, X_curve, settings):
         checks.append(dict(seconds=seconds, val_nll=val_nll,
                            nll=-float(density.score_samples(X_curve).mean())))
 
-    batch = settings["zuko"]["batch_size"]
-    epoch = math.ceil(0.9 * len(X_train) / batch)  # train_zuko validates on 10 %
-    model, info = train_zuko(kind, X_train, settings["peer_seconds"], settings["zuko"]["hidden"],
-                             batch, epoch, settings["zuko"]["patience"], on_check=on_check,
-                             max_grad_norm=settings["zuko"].get("max_grad_norm", 1.0))
+    # One validation check an epoch; train_zuko validates on 10 % of the rows.
+    epoch = math.ceil(0.9 * len(X_train) / settings["zuko"]["batch_size"])
+    model, info = train_zuko(kind, X_train, settings["peer_seconds"], eval_every=epoch,
+                             on_check=on_check, **settings["zuko"])
     points, kept = [], None
     for check in checks:
         if math.isfinite(check["val_nll"]) and (kept is None
