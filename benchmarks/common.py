@@ -13,7 +13,7 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from skjko.estimator import column_resolutions
+from skjko.dequantize import dequantized, grid_steps
 
 from .toys import TOYS, sample_toy
 
@@ -60,29 +60,27 @@ def load_odds(data_dir, name):
     return mat["X"].astype(np.float64), mat["y"].ravel().astype(int)
 
 
-def dequantize(X, rng):
-    """Spread every value over the gap to the next one a column can take.
+def dequantized_pair(X_train, X_test, seed=0):
+    """Training and test rows spread over the grid cells of the training rows' grid columns.
 
-    Each column gets uniform noise U[0, d), d its resolution (the smallest gap
-    between its distinct values), so that repeated values are no longer atoms on
-    which a model can put an unbounded density (Theis et al., 2016).
+    Each column on a grid of step d (:func:`skjko.dequantize.grid_steps` of the training
+    rows) gets uniform noise over [v - d/2, v + d/2), as ``JKOFlowDensity(dequantize=True)``
+    spreads its rows, so that repeated values are no longer atoms on which a model can put
+    an unbounded density (Theis et al., 2016). The same noise for every model.
     """
-    X = X.copy()
-    for column, resolution in zip(X.T, column_resolutions(X)):
-        if resolution > 0:  # a constant column has no gap to spread over
-            column += rng.uniform(0.0, resolution, size=column.shape)
-    return X
+    steps = grid_steps(X_train)
+    rng = np.random.default_rng(seed)
+    return dequantized(X_train, steps, rng), dequantized(X_test, steps, rng)
 
 
-def odds_inliers(data_dir, name, seed=0, dequantized=False):
-    """Normal rows of an ODDS set, split 60/40 and standardized with the training part."""
+def odds_inliers(data_dir, name, seed=0, dequantize=False):
+    """Normal rows of an ODDS set, split 60/40 and standardized with the training part
+    (then spread over their grid cells with ``dequantize``: :func:`dequantized_pair`)."""
     X, y = load_odds(data_dir, name)
-    X = X[y == 0]
-    if dequantized:
-        X = dequantize(X, np.random.default_rng(seed))
-    train, test = train_test_split(X, test_size=0.4, random_state=seed)
+    train, test = train_test_split(X[y == 0], test_size=0.4, random_state=seed)
     mean, std = standardizer(train)
-    return (train - mean) / std, (test - mean) / std
+    train, test = (train - mean) / std, (test - mean) / std
+    return dequantized_pair(train, test, seed) if dequantize else (train, test)
 
 
 def load_digits_density(seed=0):
@@ -100,12 +98,13 @@ def load_digits_density(seed=0):
     return (train - mean) / std, (test - mean) / std
 
 
-def load_any(name, data_dir, n_toy, dequantized=False):
-    """Training and test rows of a toy (``n_toy`` rows each), MINIBOONE, digits or ODDS inliers."""
+def load_any(name, data_dir, n_toy, dequantize=False):
+    """Training and test rows of a toy (``n_toy`` rows each), MINIBOONE, digits or ODDS inliers
+    (their grid columns spread over their cells with ``dequantize``)."""
     if name == "digits":
         return load_digits_density()
     if name in ODDS_SETS:
-        return odds_inliers(data_dir, name, dequantized=dequantized)
+        return odds_inliers(data_dir, name, dequantize=dequantize)
     return load_dataset(name, data_dir, dict(n_train=n_toy, n_test=n_toy))
 
 

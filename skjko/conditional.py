@@ -40,6 +40,9 @@ verbose, tol, n_iter_no_change
         stays as it is, and 'auto' counts the dimensions of y. (Jittering x as
         well, as Rothfuss et al. do, blurs what the density is conditioned
         on.)
+    dequantize : bool, default=False
+        Spread the targets y over their grid cells, as for
+        :class:`JKOFlowDensity`; the context x stays as it is.
 
     Attributes
     ----------
@@ -55,6 +58,9 @@ verbose, tol, n_iter_no_change
     n_blocks_, step_sizes_, n_iter_, history_, movement_tol_, n_steps_, divergence_stages_, \
 early_stopping_, stop_reason_, noise_std_, device_, n_threads_
         As for :class:`JKOFlowDensity`.
+    grid_steps_ : ndarray of shape (`n_targets_`,)
+        The cell width of each target column (``dequantize``), 0 where left
+        as it is.
     mean_, scale_ : ndarray of shape (`n_targets_` + `n_features_in_`,)
         The input map's standardization of the targets, then of the context.
     whitening_ : ndarray of shape (`n_targets_` + `n_features_in_`,) * 2 or None

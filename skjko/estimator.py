@@ -19,6 +19,7 @@ from sklearn.utils.validation import (_check_sample_weight, check_array, check_i
 from ._device import resolve_device
 from ._threads import resolve_n_threads
 from .flow import BlockFlow, targets
+from .dequantize import atom_fractions, column_resolutions, dequantized, grid_steps
 from .input_map import InputMap
 from .fit_plan import FitPlan, JointRound
 from .jko import (GrowthSettings, JKOTrainer, TrainingDivergence, TrainingSettings,
@@ -39,6 +40,8 @@ AUTO_NOISE_FRACTION_UNVALIDATED = 1.0
 #: also dequantizes, and a density fitted to integer rows without it spikes on them.
 AUTO_NOISE_FADE_ROWS = 1000
 AUTO_NOISE_FADE_POWER = 3
+#: A continuous column with this share of its rows on one value gets a warning at fit.
+ATOM_WARNING_FRACTION = 0.05
 #: movement_tol='auto' without validation data (with it, validation alone stops growth).
 AUTO_MOVEMENT_TOL_UNVALIDATED = 0.01
 #: Parameters renamed in 0.2, each to the name that says what it counts; the old names
@@ -122,6 +125,7 @@ class _JKOFlowBase(BaseEstimator):
         "divergence_stages": [StrOptions({"sampled", "all", "auto"})],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "noise_std": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
+        "dequantize": ["boolean"],
         "early_stopping": [StrOptions({"auto"}), "boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_checks_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -146,7 +150,7 @@ class _JKOFlowBase(BaseEstimator):
                  max_iter=1000, batch_size=1000, learning_rate=5e-3,
                  learning_rate_schedule="cosine", training_divergence="hutchinson",
                  divergence_stages="auto", weight_decay=0.0,
-                 noise_std="auto", early_stopping="auto", validation_fraction=0.1,
+                 noise_std="auto", dequantize=False, early_stopping="auto", validation_fraction=0.1,
                  n_checks_no_change=5, validation_interval=25, n_blocks_no_change=1, n_reparam=0,
                  eta=0.5, n_refine=0, joint_max_iter="auto", whiten=False, warm_start=False,
                  device="auto",
@@ -169,6 +173,7 @@ class _JKOFlowBase(BaseEstimator):
         self.divergence_stages = divergence_stages
         self.weight_decay = weight_decay
         self.noise_std = noise_std
+        self.dequantize = dequantize
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_checks_no_change = n_checks_no_change
@@ -202,12 +207,17 @@ class _JKOFlowBase(BaseEstimator):
             history = list(self.history_)
             # The first fit's split: continued blocks never validate on rows they trained on.
             seed = self._split_seed
+            steps = self.grid_steps_
         else:
             flow = BlockFlow(input_map=InputMap.from_data(X, self.whiten, weight, n_context),
                              n_context=n_context)
             history = []
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        U = flow.input_map(torch.tensor(X, dtype=torch.float64))[0].numpy()  # X may be read-only
+            steps = self._grid_steps(X, n_context)
+        # The model is of the rows spread over their grid cells, validation rows included.
+        X_spread = dequantized(X, np.append(steps, np.zeros(n_context)),
+                               np.random.default_rng(seed + len(history)))
+        U = flow.input_map(torch.tensor(X_spread))[0].numpy()
         X_train, X_val, w_train, w_val = self._validation_split(U, weight, seed)
         plan = self._plan(X_train, w_train, n_context, hidden_sizes, seed,
                           validated=X_val is not None)
@@ -236,6 +246,7 @@ class _JKOFlowBase(BaseEstimator):
                               "block(s); the model is usable.", UserWarning)
                 stop_reason = "interrupted"
         self._set_fitted(trainer, plan, stop_reason, joint_max_iter)
+        self.grid_steps_ = steps
         return self
 
     def _plan(self, X_train, w_train, n_context, hidden_sizes, seed, validated):
@@ -355,6 +366,22 @@ class _JKOFlowBase(BaseEstimator):
         if self.n_steps == "auto":
             return self._velocity_family.default_n_steps
         return self.n_steps
+
+    def _grid_steps(self, X, n_context):
+        """The cell width of each target column of the rows ``X`` that ``dequantize``
+        spreads, 0 for the others; warns of point masses off a grid."""
+        Y = targets(X, n_context)
+        steps = grid_steps(Y)
+        spiked = np.flatnonzero((steps == 0) & (column_resolutions(Y) > 0)
+                                & (atom_fractions(Y) >= ATOM_WARNING_FRACTION))
+        if spiked.size:
+            warnings.warn(
+                f"column(s) {spiked.tolist()} hold at least {ATOM_WARNING_FRACTION:.0%} of the "
+                "rows at one value but are not on a grid: a density has no point mass, so "
+                "the fitted density peaks there. Round such a column to its grid, or model "
+                "the value apart (its share of the rows, and a density of the others).",
+                UserWarning)
+        return steps if self.dequantize else np.zeros_like(steps)
 
     def _noise_std(self, X_train, n_samples, validated):
         """'auto': a fraction of Scott's kernel bandwidth n^(-1/(d+4)) in standardized units
@@ -595,7 +622,24 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         does (no validation split), times 1 / (1 + (n / (1000 d))³), so the
         noise fades out once there are thousands of rows per dimension; but
         never below the step of a column whose values sit on a grid (integer
-        codes or counts), where the noise also dequantizes. 0 turns it off.
+        codes or counts) and is not dequantized, where the noise stands in for
+        the cells. 0 turns it off.
+    dequantize : bool, default=False
+        Model the rows spread uniformly over their grid cells. A column whose
+        values sit on a grid of step δ (integer codes, counts, values rounded
+        to a decimal) has no density of its own: a continuous model can peak
+        on its grid points as sharply as it likes. With ``dequantize=True``
+        each value v of such a column stands for the cell [v − δ/2, v + δ/2),
+        the training and validation rows are spread uniformly over their cells
+        (one draw, seeded by ``random_state``), and :meth:`score_samples` is
+        the density of that spread: its integral over a cell is the
+        probability of the grid value, a value many rows repeat (a point
+        mass, such as a missing value coded as 0) becomes a cell that carries
+        their share, and at a grid point it is the cell's probability over its
+        width. This is how flows are compared on such data. Turn it on when
+        columns sit on a grid and you compare densities or score points mass;
+        the detected steps are in ``grid_steps_``; continuous columns are left
+        alone, and one of them with a point mass gets a warning.
     early_stopping : 'auto' or bool, default='auto'
         Hold out ``validation_fraction`` of the rows and use their exact
         log-likelihood to (i) keep each block's best iterate and stop it after
@@ -736,6 +780,10 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
     noise_std_ : float
         The σ the training minibatches were jittered with (``noise_std``, or
         its 'auto' value for this fit).
+    grid_steps_ : ndarray of shape (n_features,)
+        The width of the cells each column's rows were spread over
+        (``dequantize``): the step of a column on a grid, 0 for the columns left
+        as they are (continuous ones, or all without ``dequantize``).
     joint_max_iter_ : int
         The joint round's steps (``joint_max_iter``, or its 'auto' value); 0
         when it did not run: for want of validation rows, or under 'auto'
@@ -954,17 +1002,6 @@ def check_n_samples(n_samples):
     """A ValueError unless ``n_samples`` (draws asked of ``sample``) is a positive integer."""
     if not isinstance(n_samples, Integral) or n_samples < 1:
         raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
-
-
-def column_resolutions(X):
-    """Each column's resolution: the smallest gap between two of its distinct values.
-
-    The step of a column on a grid (integer codes, counts), about 0 for a continuous
-    one, and 0 for a constant one. ``X``: (n_samples, n_features); returns
-    (n_features,).
-    """
-    gaps = [np.diff(np.unique(column)) for column in X.T]
-    return np.array([g.min() if g.size else 0.0 for g in gaps])
 
 
 def _rows_and_weights(X, sample_weight):
