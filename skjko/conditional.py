@@ -40,7 +40,7 @@ verbose, tol, n_iter_no_change
         stays as it is, and 'auto' counts the dimensions of y. (Jittering x as
         well, as Rothfuss et al. do, blurs what the density is conditioned
         on.)
-    dequantize : bool, default=False
+    dequantize : bool, default=True
         Spread the targets y over their grid cells, as for
         :class:`JKOFlowDensity`; the context x stays as it is.
 

@@ -42,6 +42,8 @@ AUTO_NOISE_FADE_ROWS = 1000
 AUTO_NOISE_FADE_POWER = 3
 #: A continuous column with this share of its rows on one value gets a warning at fit.
 ATOM_WARNING_FRACTION = 0.05
+#: ... and at least this many rows: among a handful of rows, any value is a twentieth.
+ATOM_WARNING_ROWS = 5
 #: movement_tol='auto' without validation data (with it, validation alone stops growth).
 AUTO_MOVEMENT_TOL_UNVALIDATED = 0.01
 #: Parameters renamed in 0.2, each to the name that says what it counts; the old names
@@ -150,7 +152,7 @@ class _JKOFlowBase(BaseEstimator):
                  max_iter=1000, batch_size=1000, learning_rate=5e-3,
                  learning_rate_schedule="cosine", training_divergence="hutchinson",
                  divergence_stages="auto", weight_decay=0.0,
-                 noise_std="auto", dequantize=False, early_stopping="auto", validation_fraction=0.1,
+                 noise_std="auto", dequantize=True, early_stopping="auto", validation_fraction=0.1,
                  n_checks_no_change=5, validation_interval=25, n_blocks_no_change=1, n_reparam=0,
                  eta=0.5, n_refine=0, joint_max_iter="auto", whiten=False, warm_start=False,
                  device="auto",
@@ -372,8 +374,10 @@ class _JKOFlowBase(BaseEstimator):
         spreads, 0 for the others; warns of point masses off a grid."""
         Y = targets(X, n_context)
         steps = grid_steps(Y)
+        shares = atom_fractions(Y)
         spiked = np.flatnonzero((steps == 0) & (column_resolutions(Y) > 0)
-                                & (atom_fractions(Y) >= ATOM_WARNING_FRACTION))
+                                & (shares >= ATOM_WARNING_FRACTION)
+                                & (shares * len(Y) >= ATOM_WARNING_ROWS))
         if spiked.size:
             warnings.warn(
                 f"column(s) {spiked.tolist()} hold at least {ATOM_WARNING_FRACTION:.0%} of the "
@@ -624,7 +628,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         never below the step of a column whose values sit on a grid (integer
         codes or counts) and is not dequantized, where the noise stands in for
         the cells. 0 turns it off.
-    dequantize : bool, default=False
+    dequantize : bool, default=True
         Model the rows spread uniformly over their grid cells. A column whose
         values sit on a grid of step δ (integer codes, counts, values rounded
         to a decimal) has no density of its own: a continuous model can peak
@@ -636,10 +640,11 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         probability of the grid value, a value many rows repeat (a point
         mass, such as a missing value coded as 0) becomes a cell that carries
         their share, and at a grid point it is the cell's probability over its
-        width. This is how flows are compared on such data. Turn it on when
-        columns sit on a grid and you compare densities or score points mass;
-        the detected steps are in ``grid_steps_``; continuous columns are left
-        alone, and one of them with a point mass gets a warning.
+        width. This is how flows are compared on such data. Continuous
+        columns are left alone (one of them with a point mass gets a warning);
+        the detected steps are in ``grid_steps_``. False fits the grid values
+        as they are, smoothed by ``noise_std`` alone: a density whose peaks on
+        the grid points depend on the noise level.
     early_stopping : 'auto' or bool, default='auto'
         Hold out ``validation_fraction`` of the rows and use their exact
         log-likelihood to (i) keep each block's best iterate and stop it after

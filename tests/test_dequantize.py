@@ -72,8 +72,9 @@ def test_dequantized_density_integrates_to_one_and_its_cells_follow_the_rows(fit
 
 def test_dequantize_off_leaves_the_rows_alone():
     X, _ = grid_rows(300, 1)
-    model = JKOFlowDensity(random_state=0, **dict(FAST, max_iter=10)).fit(X)
+    model = JKOFlowDensity(dequantize=False, random_state=0, **dict(FAST, max_iter=10)).fit(X)
     np.testing.assert_array_equal(model.grid_steps_, [0.0, 0.0])
+    assert JKOFlowDensity().dequantize  # on by default
 
 
 def test_dequantized_fits_are_reproducible_and_warm_starts_keep_the_cells():

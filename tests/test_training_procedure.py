@@ -302,10 +302,13 @@ def test_noise_std_auto_shrinks_with_the_rows_per_dimension(moons):
         np.random.default_rng(0).normal(size=(4000, 1)))
     scott = 0.35 * 3600 ** (-1 / 5)
     assert 0 < plentiful.noise_std_ < 0.03 * scott
-    # ... unless the values sit on a grid (integer codes), where the noise also dequantizes.
+    # ... unless the values sit on a grid (integer codes) left as they are: then the noise
+    # stands in for the cells. Spread over their cells (the default), they are continuous.
     codes = np.random.default_rng(0).integers(0, 10, size=(4000, 1)).astype(float)
-    gridded = JKOFlowDensity(n_blocks=1, **SMALL).fit(codes)
+    gridded = JKOFlowDensity(n_blocks=1, dequantize=False, **SMALL).fit(codes)
     assert gridded.noise_std_ == pytest.approx(scott)
+    spread = JKOFlowDensity(n_blocks=1, **SMALL).fit(codes)
+    assert 0 < spread.noise_std_ < 0.03 * scott
     off = JKOFlowDensity(n_blocks=1, noise_std=0.0, **SMALL).fit(X)
     assert off.noise_std_ == 0.0
 
