@@ -36,8 +36,9 @@ AUTO_NOISE_FRACTION_UNVALIDATED = 1.0
 #: 1 / (1 + (n / (d · AUTO_NOISE_FADE_ROWS))^AUTO_NOISE_FADE_POWER), which leaves sets with a
 #: few hundred rows per dimension as they were and all but switches the noise off at thousands,
 #: where noise-free fits score better. It never fades below the
-#: step of the coarsest grid a column's values sit on (integer codes, counts): there the noise
-#: also dequantizes, and a density fitted to integer rows without it spikes on them.
+#: step of the coarsest grid a column's values sit on (integer codes, counts) when the rows
+#: are not spread over their cells (dequantize=False): there the noise stands in for the
+#: cells, and a density fitted to integer rows without it spikes on them.
 AUTO_NOISE_FADE_ROWS = 1000
 AUTO_NOISE_FADE_POWER = 3
 #: A continuous column with this share of its rows on one value gets a warning at fit.
@@ -152,12 +153,11 @@ class _JKOFlowBase(BaseEstimator):
                  max_iter=1000, batch_size=1000, learning_rate=5e-3,
                  learning_rate_schedule="cosine", training_divergence="hutchinson",
                  divergence_stages="auto", weight_decay=0.0,
-                 noise_std="auto", dequantize=True, early_stopping="auto", validation_fraction=0.1,
-                 n_checks_no_change=5, validation_interval=25, n_blocks_no_change=1, n_reparam=0,
-                 eta=0.5, n_refine=0, joint_max_iter="auto", whiten=False, warm_start=False,
-                 device="auto",
-                 n_threads=1, random_state=None, verbose=0, tol="deprecated",
-                 n_iter_no_change="deprecated"):
+                 noise_std="auto", dequantize=True, early_stopping="auto",
+                 validation_fraction=0.1, n_checks_no_change=5, validation_interval=25,
+                 n_blocks_no_change=1, n_reparam=0, eta=0.5, n_refine=0, joint_max_iter="auto",
+                 whiten=False, warm_start=False, device="auto", n_threads=1, random_state=None,
+                 verbose=0, tol="deprecated", n_iter_no_change="deprecated"):
         self.h = h
         self.h_growth = h_growth
         self.h_max = h_max
@@ -247,8 +247,7 @@ class _JKOFlowBase(BaseEstimator):
                 warnings.warn(f"fit interrupted: kept the {len(trainer.flow)} finished "
                               "block(s); the model is usable.", UserWarning)
                 stop_reason = "interrupted"
-        self._set_fitted(trainer, plan, stop_reason, joint_max_iter)
-        self.grid_steps_ = steps
+        self._set_fitted(trainer, plan, stop_reason, joint_max_iter, steps)
         return self
 
     def _plan(self, X_train, w_train, n_context, hidden_sizes, seed, validated):
@@ -283,8 +282,9 @@ class _JKOFlowBase(BaseEstimator):
             n_reparam=self.n_reparam, eta=self.eta, n_refine=self.n_refine,
             joint=self._joint_round(validated, divergence_stages))
 
-    def _set_fitted(self, trainer, plan, stop_reason, joint_max_iter):
-        """The fitted attributes: the trainer's flow and history, the plan's resolved values."""
+    def _set_fitted(self, trainer, plan, stop_reason, joint_max_iter, grid_steps):
+        """The fitted attributes: the trainer's flow and history, the plan's resolved values,
+        the cells the rows were spread over."""
         # Evaluate in float64: scores must not depend on how rows are batched.
         self.flow_ = trainer.flow.double().eval().requires_grad_(False)
         self.step_sizes_ = trainer.step_sizes
@@ -293,6 +293,7 @@ class _JKOFlowBase(BaseEstimator):
         self.movement_tol_ = plan.movement_tol
         self.joint_max_iter_ = joint_max_iter
         self.noise_std_ = plan.noise_std
+        self.grid_steps_ = grid_steps
         self.n_steps_ = plan.n_steps
         self.divergence_stages_ = plan.divergence_stages
         self.early_stopping_ = plan.early_stopping

@@ -249,6 +249,6 @@ STANDING = {
     "full": ("density-miniboone", "density-digits",
              "density-8gaussians-pinwheel-moons-checkerboard", "density-rings-2spirals",
              "conditional", "anomaly", "speed", "training", "memory", "scaling", "threads",
-             "defaults-digits-wbc-pima-vowels-letter-cardio-satellite-pendigits-shuttle",
+             "defaults",
              "device-rings", "older_code", "anytime"),
 }
