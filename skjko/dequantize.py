@@ -14,9 +14,10 @@ import numpy as np
 #: A column is on a grid when every gap between two of its neighbouring values is a
 #: whole number of its smallest gap, up to this much of that gap (round-off of decimals).
 GRID_MULTIPLE_TOL = 1e-4
-#: ... and its range spans at most this many steps: float32 data sit on a grid of one ulp,
-#: which is round-off, not a grid of the quantity measured.
-MAX_GRID_CELLS = 2**20
+#: ... and its range spans at most this many steps: finer grids are the precision the values
+#: were recorded at (float32's ulps, five significant digits), and their cells are too narrow
+#: for a spread to change a density.
+MAX_GRID_CELLS = 2**16
 
 
 def column_resolutions(X):

@@ -41,6 +41,8 @@ AUTO_NOISE_FRACTION_UNVALIDATED = 1.0
 #: cells, and a density fitted to integer rows without it spikes on them.
 AUTO_NOISE_FADE_ROWS = 1000
 AUTO_NOISE_FADE_POWER = 3
+#: dequantize=True: each training row enters the blocks as this many spreads over its cells.
+DEQUANTIZE_DRAWS = 4
 #: A continuous column with this share of its rows on one value gets a warning at fit.
 ATOM_WARNING_FRACTION = 0.05
 #: ... and at least this many rows: among a handful of rows, any value is a twentieth.
@@ -216,13 +218,18 @@ class _JKOFlowBase(BaseEstimator):
             history = []
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
             steps = self._grid_steps(X, n_context)
-        # The model is of the rows spread over their grid cells, validation rows included.
-        X_spread = dequantized(X, np.append(steps, np.zeros(n_context)),
-                               np.random.default_rng(seed + len(history)))
-        U = flow.input_map(torch.tensor(X_spread))[0].numpy()
-        X_train, X_val, w_train, w_val = self._validation_split(U, weight, seed)
+        X_train, X_val, w_train, w_val = self._validation_split(X, weight, seed)
+        # The model is of the rows spread over their grid cells: each training row enters
+        # as DEQUANTIZE_DRAWS spreads, so the blocks fit the cells rather than one draw.
+        cells = np.append(steps, np.zeros(n_context))
+        n_draws = DEQUANTIZE_DRAWS if cells.any() else 1
+        rng = np.random.default_rng(seed + len(history))
+        mapped = lambda A: flow.input_map(torch.tensor(A))[0].numpy()  # noqa: E731
+        X_train = mapped(np.vstack([dequantized(X_train, cells, rng) for _ in range(n_draws)]))
+        X_val = None if X_val is None else mapped(dequantized(X_val, cells, rng))
+        w_train = None if w_train is None else np.tile(w_train, n_draws)
         plan = self._plan(X_train, w_train, n_context, hidden_sizes, seed,
-                          validated=X_val is not None)
+                          validated=X_val is not None, n_draws=n_draws)
         if continuing:
             self._check_same_architecture(plan.architecture)
         as_tensor = lambda a: None if a is None else torch.tensor(  # noqa: E731
@@ -250,9 +257,11 @@ class _JKOFlowBase(BaseEstimator):
         self._set_fitted(trainer, plan, stop_reason, joint_max_iter, steps)
         return self
 
-    def _plan(self, X_train, w_train, n_context, hidden_sizes, seed, validated):
-        """Every setting of this fit, 'auto' resolved, from the training rows ``X_train``."""
-        n_effective = X_train.shape[0] if w_train is None else w_train.sum()**2 / (w_train**2).sum()
+    def _plan(self, X_train, w_train, n_context, hidden_sizes, seed, validated, n_draws=1):
+        """Every setting of this fit, 'auto' resolved, from the training rows ``X_train``
+        (each row's ``n_draws`` spreads over its cells)."""
+        n_rows = X_train.shape[0] if w_train is None else w_train.sum()**2 / (w_train**2).sum()
+        n_effective = n_rows / n_draws  # spreads of one row are not more rows
         # The noise moves the targets alone (jko.jittered), so σ counts only their columns.
         noise_std = self._noise_std(targets(X_train, n_context), n_effective, validated)
         device = resolve_device(self.device)
@@ -635,8 +644,9 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         to a decimal) has no density of its own: a continuous model can peak
         on its grid points as sharply as it likes. With ``dequantize=True``
         each value v of such a column stands for the cell [v − δ/2, v + δ/2),
-        the training and validation rows are spread uniformly over their cells
-        (one draw, seeded by ``random_state``), and :meth:`score_samples` is
+        the rows are spread uniformly over their cells (each training row four
+        times, each validation row once, seeded by ``random_state``), and
+        :meth:`score_samples` is
         the density of that spread: its integral over a cell is the
         probability of the grid value, a value many rows repeat (a point
         mass, such as a missing value coded as 0) becomes a cell that carries

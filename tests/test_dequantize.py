@@ -56,6 +56,10 @@ def fitted_on_grid():
 def test_dequantized_density_integrates_to_one_and_its_cells_follow_the_rows(fitted_on_grid):
     model, X, cells = fitted_on_grid
     np.testing.assert_allclose(model.grid_steps_, [1.0, 1.0])
+    # Each training row enters as several spreads; the noise still counts the rows once.
+    n_train = 1500 - 150
+    assert model.noise_std_ == pytest.approx(
+        0.35 * n_train ** (-1 / 6) / (1 + (n_train / 2000) ** 3))
     assert grid_mass(model, X) == pytest.approx(1.0, abs=0.02)
     # A cell's probability: the density's integral over [v - 1/2, v + 1/2)², by
     # Gauss-Legendre with 6 x 6 nodes.
