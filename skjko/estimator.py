@@ -385,7 +385,8 @@ class _JKOFlowBase(BaseEstimator):
         Y = targets(X, n_context)
         steps = grid_steps(Y)
         shares = atom_fractions(Y)
-        spiked = np.flatnonzero((steps == 0) & (column_resolutions(Y) > 0)
+        # A share of 1 is a constant column: nothing to spread, and no density to spike.
+        spiked = np.flatnonzero((steps == 0) & (shares < 1)
                                 & (shares >= ATOM_WARNING_FRACTION)
                                 & (shares * len(Y) >= ATOM_WARNING_ROWS))
         if spiked.size:
@@ -646,9 +647,8 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         each value v of such a column stands for the cell [v − δ/2, v + δ/2),
         the rows are spread uniformly over their cells (each training row four
         times, each validation row once, seeded by ``random_state``), and
-        :meth:`score_samples` is
-        the density of that spread: its integral over a cell is the
-        probability of the grid value, a value many rows repeat (a point
+        :meth:`score_samples` is the density of that spread: its integral over
+        a cell is the probability of the grid value, a value many rows repeat (a point
         mass, such as a missing value coded as 0) becomes a cell that carries
         their share, and at a grid point it is the cell's probability over its
         width. This is how flows are compared on such data. Continuous

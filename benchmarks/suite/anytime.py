@@ -28,7 +28,7 @@ import math
 import numpy as np
 
 from ..common import load_any, pyplot
-from .peers import flow_log_density, train_zuko
+from .peers import epoch_steps, flow_log_density, train_zuko
 from .procedure import fit_jko_with_snapshots
 
 
@@ -51,8 +51,8 @@ def zuko_curve(kind, X_train, X_test, X_curve, settings):
         checks.append(dict(seconds=seconds, val_nll=val_nll,
                            nll=-float(density.score_samples(X_curve).mean())))
 
-    # One validation check an epoch; train_zuko validates on 10 % of the rows.
-    epoch = math.ceil(0.9 * len(X_train) / settings["zuko"]["batch_size"])
+    # One validation check an epoch.
+    epoch = epoch_steps(len(X_train), settings["zuko"]["batch_size"])
     model, info = train_zuko(kind, X_train, settings["peer_seconds"], eval_every=epoch,
                              on_check=on_check, **settings["zuko"])
     points, kept = [], None

@@ -21,7 +21,6 @@ beside it. This is the part that chose the defaults:
 """
 
 import json
-import math
 import time
 
 import numpy as np
@@ -29,7 +28,7 @@ import numpy as np
 from skjko import JKOFlowDensity
 
 from ..common import dequantized_pair, load_any
-from .peers import fit_gmm, fit_kde, train_zuko
+from .peers import epoch_steps, fit_gmm, fit_kde, train_zuko
 
 
 def run(settings, data_dir):
@@ -62,9 +61,9 @@ def peer_fits(settings):
         fits.append(("KDE", lambda X: fit_kde(X, settings["kde_bandwidths"], cv_rows=2000)))
     for kind in settings.get("peers", ()):
         def fit_zuko(X, kind=kind):
-            model, info = train_zuko(kind, X, settings["peer_seconds"],
-                                     eval_every=math.ceil(0.9 * len(X) / settings["zuko"]
-                                                          ["batch_size"]), **settings["zuko"])
+            model, info = train_zuko(kind, X, settings["peer_seconds"],  # checks each epoch
+                                     eval_every=epoch_steps(len(X), settings["zuko"]["batch_size"]),
+                                     **settings["zuko"])
             return model, f"({info['steps']} steps)"
         fits.append((kind, fit_zuko))
     return fits

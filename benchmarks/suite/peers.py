@@ -151,6 +151,12 @@ class ZukoDensity:
         return U * self.scale_ + self.mean_
 
 
+def epoch_steps(n_rows, batch_size):
+    """Minibatch steps in one epoch of :func:`train_zuko` on ``n_rows`` rows: it trains on
+    90 % of them (it validates on the other 10 %)."""
+    return math.ceil(0.9 * n_rows / batch_size)
+
+
 def train_zuko(kind, X, seconds, hidden, batch_size, eval_every, patience, lr=1e-3, seed=0,
                context=None, max_steps=None, on_check=None, max_grad_norm=1.0):
     """Train a zuko flow for at most ``seconds`` of wall time, validation included.
