@@ -28,8 +28,8 @@ class JKOFlowConditionalDensity(RegressorMixin, _JKOFlowBase):
 max_iter, batch_size, learning_rate, learning_rate_schedule, \
 training_divergence, divergence_stages, weight_decay, early_stopping, \
 validation_fraction, n_checks_no_change, validation_interval, n_blocks_no_change, n_reparam, eta, \
-n_refine, joint_max_iter, whiten, warm_start, device, n_threads, random_state, \
-verbose, tol, n_iter_no_change
+n_refine, joint_max_iter, whiten, warm_start, device, n_threads, mixed_precision, \
+random_state, verbose, tol, n_iter_no_change
         As for :class:`JKOFlowDensity`, with the rows (y, x) as its data.
     velocity : {'mlp'}, default='mlp'
         Only JKO-iFlow's MLP has a conditional form: it takes (y, x) as input
@@ -56,7 +56,7 @@ verbose, tol, n_iter_no_change
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of the context features, when X has string column names.
     n_blocks_, step_sizes_, n_iter_, history_, movement_tol_, n_steps_, divergence_stages_, \
-early_stopping_, stop_reason_, noise_std_, device_, n_threads_
+early_stopping_, stop_reason_, noise_std_, device_, n_threads_, mixed_precision_
         As for :class:`JKOFlowDensity`.
     grid_steps_ : ndarray of shape (`n_targets_`,)
         The cell width of each target column (``dequantize``), 0 where left

@@ -17,6 +17,7 @@ from sklearn.utils.validation import (_check_sample_weight, check_array, check_i
                                       validate_data)
 
 from ._device import resolve_device
+from ._precision import resolve_autocast_dtype
 from ._threads import resolve_n_threads
 from .flow import BlockFlow, targets
 from .dequantize import atom_fractions, column_resolutions, dequantized, grid_steps
@@ -146,6 +147,7 @@ class _JKOFlowBase(BaseEstimator):
         "warm_start": ["boolean"],
         "device": [str, torch.device],
         "n_threads": [None, StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "mixed_precision": [StrOptions({"auto"}), "boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -158,8 +160,8 @@ class _JKOFlowBase(BaseEstimator):
                  noise_std="auto", dequantize=True, early_stopping="auto",
                  validation_fraction=0.1, n_checks_no_change=5, validation_interval=25,
                  n_blocks_no_change=1, n_reparam=0, eta=0.5, n_refine=0, joint_max_iter="auto",
-                 whiten=False, warm_start=False, device="auto", n_threads=1, random_state=None,
-                 verbose=0, tol="deprecated", n_iter_no_change="deprecated"):
+                 whiten=False, warm_start=False, device="auto", n_threads=1,
+                 mixed_precision="auto", random_state=None, verbose=0, tol="deprecated", n_iter_no_change="deprecated"):
         self.h = h
         self.h_growth = h_growth
         self.h_max = h_max
@@ -191,6 +193,7 @@ class _JKOFlowBase(BaseEstimator):
         self.warm_start = warm_start
         self.device = device
         self.n_threads = n_threads
+        self.mixed_precision = mixed_precision
         self.random_state = random_state
         self.verbose = verbose
         self.tol = tol
@@ -282,7 +285,8 @@ class _JKOFlowBase(BaseEstimator):
                 transport_cost=family.transport_cost, alpha_hjb=self.alpha_hjb,
                 weight_decay=self.weight_decay, noise_std=noise_std,
                 schedule=LEARNING_RATE_SCHEDULES[self.learning_rate_schedule],
-                trace=self._training_trace(n_context, divergence_stages)),
+                trace=self._training_trace(n_context, divergence_stages),
+                autocast_dtype=resolve_autocast_dtype(self.mixed_precision, device)),
             growth=GrowthSettings(
                 n_blocks=self.n_blocks, h=self.h, h_growth=self.h_growth, h_max=self.h_max,
                 movement_tol=movement_tol, n_blocks_no_change=self.n_blocks_no_change,
@@ -312,6 +316,7 @@ class _JKOFlowBase(BaseEstimator):
         self.n_iter_ = sum(record["n_iter"] for record in self.history_)
         self.device_ = plan.device
         self.n_threads_ = plan.n_threads
+        self.mixed_precision_ = plan.training.autocast_dtype is not None
         self._architecture = plan.architecture
 
     def _check_same_architecture(self, requested):
@@ -741,6 +746,16 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         differently and give slightly different models; the count used is
         ``n_threads_``. Parallel searches (``GridSearchCV(n_jobs=...)``) use
         the other cores better than threads do.
+    mixed_precision : bool or 'auto', default='auto'
+        Train with the matrix products of each step in bfloat16
+        (``torch.autocast``), about a third less time a step where the hardware
+        multiplies bfloat16 natively. Validation, block selection, the kept
+        weights and every score stay in full precision, so the density is
+        exact for the model kept; only the training gradients are rounder.
+        'auto' turns it on for a CPU with native bfloat16 (AVX512-BF16 or
+        AMX) and off elsewhere, GPUs included; the choice made is
+        ``mixed_precision_``. Set False to train in float32 throughout, True
+        to force it (slower than float32 without the hardware).
     random_state : int, RandomState instance or None, default=None
         Seeds the network initialisation, minibatches and Hutchinson probes.
         The same value on CPU, with the same ``n_threads_``, gives the same
@@ -811,6 +826,8 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         Where the fitted flow lives.
     n_threads_ : int
         CPU threads the last fit trained with (``n_threads`` resolved).
+    mixed_precision_ : bool
+        Whether the last fit trained in bfloat16 (``mixed_precision`` resolved).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)

@@ -240,6 +240,9 @@ class TrainingSettings:
     #: ``trace(batch)`` gives the divergence each training step uses (see
     #: :class:`TrainingDivergence`): a fresh Hutchinson probe by default.
     trace: Callable = TrainingDivergence()
+    #: The dtype the training steps' forward pass autocasts to (``torch.autocast``), or
+    #: None for the rows' own. Validation and the kept weights stay in full precision.
+    autocast_dtype: torch.dtype = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -414,7 +417,9 @@ def minimize(module: torch.nn.Module, objective: Callable, x: torch.Tensor,
             # Noise regularization: the block fits the rows smoothed by N(0, σ²I),
             # which keeps it from memorising a small training set.
             batch = jittered(batch, settings.noise_std, n_context)
-        loss, kl_loss, w2_loss = objective(batch, batch_weight)
+        with torch.autocast(x.device.type, dtype=settings.autocast_dtype,
+                            enabled=settings.autocast_dtype is not None):
+            loss, kl_loss, w2_loss = objective(batch, batch_weight)
         if not torch.isfinite(loss):
             last_good.restore()
             result["diverged"] = True

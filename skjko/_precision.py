@@ -1,0 +1,29 @@
+"""Turn the estimator's ``mixed_precision`` parameter into the dtype training autocasts to."""
+
+import torch
+
+
+def native_bfloat16(device: torch.device) -> bool:
+    """Whether ``device`` multiplies bfloat16 matrices in hardware.
+
+    On a CPU, oneDNN's own test (AVX512-BF16 or AMX): without them it emulates
+    bfloat16, more slowly than it multiplies float32. On CUDA, the GPU's answer.
+    """
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:  # a private op; a torch without it gets float32
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def resolve_autocast_dtype(mixed_precision, device: torch.device):
+    """``torch.bfloat16`` where the training steps autocast to it, else None.
+
+    'auto' autocasts on a CPU with native bfloat16 matrix products alone: there
+    a step is bound by its matrix products. On a GPU a step is bound by its
+    kernel launches, so 'auto' leaves it in float32.
+    """
+    if mixed_precision == "auto":
+        mixed_precision = device.type == "cpu" and native_bfloat16(device)
+    return torch.bfloat16 if mixed_precision else None
