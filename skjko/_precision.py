@@ -6,8 +6,8 @@ import torch
 def native_bfloat16(device: torch.device) -> bool:
     """Whether ``device`` multiplies bfloat16 matrices in hardware.
 
-    On a CPU, oneDNN's own test (AVX512-BF16 or AMX): without them it emulates
-    bfloat16, more slowly than it multiplies float32. On CUDA, the GPU's answer.
+    On a CPU, oneDNN's own test (AVX512-BF16 or AMX): without them bfloat16
+    products are emulated, with no speed to gain. On CUDA, the GPU's answer.
     """
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()

@@ -110,6 +110,8 @@ class _JKOFlowBase(BaseEstimator):
 
     #: What ``divergence_stages='auto'`` means for this estimator.
     _auto_divergence_stages = "sampled"
+    #: Whether ``mixed_precision='auto'`` may train in bfloat16 (where the CPU has it).
+    _auto_mixed_precision = True
 
     _parameter_constraints: dict = {
         "h": [Interval(Real, 0, None, closed="neither")],
@@ -286,7 +288,7 @@ class _JKOFlowBase(BaseEstimator):
                 weight_decay=self.weight_decay, noise_std=noise_std,
                 schedule=LEARNING_RATE_SCHEDULES[self.learning_rate_schedule],
                 trace=self._training_trace(n_context, divergence_stages),
-                autocast_dtype=resolve_autocast_dtype(self.mixed_precision, device)),
+                autocast_dtype=resolve_autocast_dtype(self._mixed_precision(), device)),
             growth=GrowthSettings(
                 n_blocks=self.n_blocks, h=self.h, h_growth=self.h_growth, h_max=self.h_max,
                 movement_tol=movement_tol, n_blocks_no_change=self.n_blocks_no_change,
@@ -422,6 +424,12 @@ class _JKOFlowBase(BaseEstimator):
         return TrainingDivergence(
             exact=self.training_divergence == "exact" or self._velocity_family.always_exact_trace,
             sampled_stages=divergence_stages == "sampled", n_context=n_context)
+
+    def _mixed_precision(self):
+        """``mixed_precision``, with 'auto' off for an estimator that keeps float32."""
+        if self.mixed_precision == "auto" and not self._auto_mixed_precision:
+            return False
+        return self.mixed_precision
 
     def _divergence_stages(self):
         """``divergence_stages``, 'auto' resolved for this estimator."""
@@ -755,7 +763,7 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         'auto' turns it on for a CPU with native bfloat16 (AVX512-BF16 or
         AMX) and off elsewhere, GPUs included; the choice made is
         ``mixed_precision_``. Set False to train in float32 throughout, True
-        to force it (slower than float32 without the hardware).
+        to force it (emulated without the hardware, where it gains nothing).
     random_state : int, RandomState instance or None, default=None
         Seeds the network initialisation, minibatches and Hutchinson probes.
         The same value on CPU, with the same ``n_threads_``, gives the same

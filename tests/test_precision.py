@@ -47,11 +47,15 @@ def test_an_explicit_setting_is_used(monkeypatch, mixed_precision, dtype):
     assert model.mixed_precision_ is mixed_precision and seen == {dtype}
 
 
-def test_the_conditional_density_trains_in_bfloat16_too(monkeypatch):
+@pytest.mark.parametrize("mixed_precision, dtype", [("auto", torch.float32),
+                                                    (True, torch.bfloat16)])
+def test_the_conditional_density_keeps_float32_unless_asked(monkeypatch, mixed_precision,
+                                                           dtype):
+    monkeypatch.setattr(_precision, "native_bfloat16", lambda device: True)
     y, x = X[:, :2], X[:, 2:]
     model, seen = dtypes_in_training(
-        monkeypatch, JKOFlowConditionalDensity(**SMALL, mixed_precision=True), x, y)
-    assert model.mixed_precision_ and seen == {torch.bfloat16}
+        monkeypatch, JKOFlowConditionalDensity(**SMALL, mixed_precision=mixed_precision), x, y)
+    assert model.mixed_precision_ is (dtype is torch.bfloat16) and seen == {dtype}
 
 
 def test_the_fitted_model_is_full_precision_and_close_to_float32s():
