@@ -72,3 +72,10 @@ def test_outlier_detector_on_the_gpu(data):
                                       contamination=0.05)
     labels = detector.fit(data[0]).predict(np.vstack([data[1][:50], [[60.0, 60.0]]]))
     assert labels[-1] == -1
+
+
+def test_auto_trains_in_float32_on_the_gpu_and_true_in_bfloat16(fitted, data):
+    assert fitted.mixed_precision_ is False  # 'auto': a GPU step is bound by launches
+    rounded = JKOFlowDensity(random_state=0, mixed_precision=True, **ON_GPU).fit(data[0])
+    assert rounded.mixed_precision_ is True
+    assert np.all(np.isfinite(rounded.score_samples(data[1])))
