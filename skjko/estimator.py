@@ -163,7 +163,8 @@ class _JKOFlowBase(BaseEstimator):
                  validation_fraction=0.1, n_checks_no_change=5, validation_interval=25,
                  n_blocks_no_change=1, n_reparam=0, eta=0.5, n_refine=0, joint_max_iter="auto",
                  whiten=False, warm_start=False, device="auto", n_threads=1,
-                 mixed_precision="auto", random_state=None, verbose=0, tol="deprecated", n_iter_no_change="deprecated"):
+                 mixed_precision="auto", random_state=None, verbose=0, tol="deprecated",
+                 n_iter_no_change="deprecated"):
         self.h = h
         self.h_growth = h_growth
         self.h_max = h_max
