@@ -3,14 +3,12 @@
 import torch
 
 
-def native_bfloat16(device: torch.device) -> bool:
-    """Whether ``device`` multiplies bfloat16 matrices in hardware.
+def cpu_has_native_bfloat16() -> bool:
+    """Whether this CPU multiplies bfloat16 matrices in hardware.
 
-    On a CPU, oneDNN's own test (AVX512-BF16 or AMX): without them bfloat16
-    products are emulated, with no speed to gain. On CUDA, the GPU's answer.
+    oneDNN's own test (AVX512-BF16 or AMX): without them bfloat16 products are
+    emulated, with no speed to gain.
     """
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
     try:  # a private op; a torch without it gets float32
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
@@ -25,5 +23,5 @@ def resolve_autocast_dtype(mixed_precision, device: torch.device):
     kernel launches, so 'auto' leaves it in float32.
     """
     if mixed_precision == "auto":
-        mixed_precision = device.type == "cpu" and native_bfloat16(device)
+        mixed_precision = device.type == "cpu" and cpu_has_native_bfloat16()
     return torch.bfloat16 if mixed_precision else None

@@ -28,7 +28,7 @@ def dtypes_in_training(monkeypatch, estimator, *fit_args):
 
 @pytest.mark.parametrize("native", [True, False])
 def test_auto_follows_the_cpus_bfloat16(monkeypatch, native):
-    monkeypatch.setattr(_precision, "native_bfloat16", lambda device: native)
+    monkeypatch.setattr(_precision, "cpu_has_native_bfloat16", lambda: native)
     model, seen = dtypes_in_training(monkeypatch, JKOFlowDensity(**SMALL), X)
     assert model.mixed_precision_ is native
     assert seen == {torch.bfloat16 if native else torch.float32}
@@ -51,7 +51,7 @@ def test_an_explicit_setting_is_used(monkeypatch, mixed_precision, dtype):
                                                     (True, torch.bfloat16)])
 def test_the_conditional_density_keeps_float32_unless_asked(monkeypatch, mixed_precision,
                                                            dtype):
-    monkeypatch.setattr(_precision, "native_bfloat16", lambda device: True)
+    monkeypatch.setattr(_precision, "cpu_has_native_bfloat16", lambda: True)
     y, x = X[:, :2], X[:, 2:]
     model, seen = dtypes_in_training(
         monkeypatch, JKOFlowConditionalDensity(**SMALL, mixed_precision=mixed_precision), x, y)
