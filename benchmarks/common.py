@@ -133,12 +133,15 @@ def box_grid(X, n_grid, margin):
     return xs, ys, np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
 
 
-def input_rows(model, X):
-    """Rows of ``X`` through a fitted ``JKOFlowDensity``'s input map: what its blocks see."""
+def input_rows(model, X, with_log_det=False):
+    """Rows of ``X`` through a fitted ``JKOFlowDensity``'s input map: what its blocks see
+    (and with ``with_log_det``, the map's log-det of each row)."""
     input_map = model.flow_.input_map
     with torch.no_grad():
-        return input_map(torch.tensor(X, dtype=torch.float64, device=input_map.mean.device)
-                         )[0].cpu().numpy()
+        U, log_det = input_map(torch.tensor(X, dtype=torch.float64,
+                                            device=input_map.mean.device))
+    U = U.cpu().numpy()
+    return (U, log_det.cpu().numpy()) if with_log_det else U
 
 
 def machine_info():

@@ -5,6 +5,7 @@ from .divergence import (AutogradTrace, ExactTrace, HutchinsonTrace, SampledStag
                          divergence_exact, divergence_hutchinson)
 from .estimator import JKOFlowDensity
 from .flow import BlockFlow, standard_normal_log_prob
+from .cell_stretch import CellStretch
 from .input_map import InputMap
 from .ode_block import ODEBlock
 from .outlier import JKOFlowOutlierDetector
@@ -17,6 +18,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AutogradTrace",
     "BlockFlow",
+    "CellStretch",
     "ExactTrace",
     "HutchinsonTrace",
     "InputMap",

@@ -219,11 +219,12 @@ class _JKOFlowBase(BaseEstimator):
             seed = self._split_seed
             steps = self.grid_steps_
         else:
-            flow = BlockFlow(input_map=InputMap.from_data(X, self.whiten, weight, n_context),
-                             n_context=n_context)
+            steps = self._grid_steps(X, n_context)
+            # The heavy cells are widened inside the input map (cell_stretch).
+            input_map = InputMap.from_data(X, self.whiten, weight, n_context, cell_widths=steps)
+            flow = BlockFlow(input_map=input_map, n_context=n_context)
             history = []
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-            steps = self._grid_steps(X, n_context)
         X_train, X_val, w_train, w_val = self._validation_split(X, weight, seed)
         # The model is of the rows spread over their grid cells: each training row enters
         # as DEQUANTIZE_DRAWS spreads, so the blocks fit the cells rather than one draw.
@@ -665,7 +666,11 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         a cell is the probability of the grid value, a value many rows repeat (a point
         mass, such as a missing value coded as 0) becomes a cell that carries
         their share, and at a grid point it is the cell's probability over its
-        width. This is how flows are compared on such data. Continuous
+        width. This is how flows are compared on such data. A cell that
+        holds a large share of the rows in a narrow width (a point mass on a
+        grid column) is widened inside the flow's input map, whose exact
+        log-derivative keeps the density that of the spread rows: the blocks
+        then need not build its peak. Continuous
         columns are left alone (one of them with a point mass gets a warning);
         the detected steps are in ``grid_steps_``. False fits the grid values
         as they are, smoothed by ``noise_std`` alone: a density whose peaks on

@@ -1,8 +1,8 @@
-"""The flow's first layer: standardization, optionally followed by ZCA whitening.
+"""The flow's first layer: standardization, heavy grid cells widened, optionally ZCA whitening.
 
-An affine map u = ((x − mean) / scale) W with a constant log-determinant, so the
-blocks train on well-scaled rows while every density, latent code and sample is
-in the space of the data.
+The map u = S((x − mean) / scale) W, with S the identity or a :class:`CellStretch`,
+so the blocks train on well-scaled rows while every density, latent code and sample
+is in the space of the data.
 """
 
 import numpy as np
@@ -11,9 +11,14 @@ from scipy.linalg import block_diag
 from sklearn.covariance import ledoit_wolf
 from torch import nn
 
+from .cell_stretch import CellStretch
+
 
 class InputMap(nn.Module):
-    """Affine map x ↦ ((x − mean) / scale) W, with W the identity or a whitening matrix.
+    """The map x ↦ S((x − mean) / scale) W, S a stretch of heavy cells, W a whitening.
+
+    S is the identity or a :class:`~skjko.CellStretch` of the standardized columns,
+    W the identity or a whitening matrix.
 
     Parameters
     ----------
@@ -27,16 +32,20 @@ class InputMap(nn.Module):
         The last columns are a conditional flow's context: W must not mix them
         with the others (block diagonal), and the log-det counts the other
         columns only, as the density is of them given the context.
+    stretch : CellStretch or None, default=None
+        S, applied to the standardized rows before W; None for the identity.
 
     Attributes
     ----------
     log_abs_det : float
-        ``log |det|`` of the map's Jacobian (of its target columns), the same for
-        every row.
+        ``log |det|`` of the affine part's Jacobian (of its target columns), the
+        same for every row; the stretch adds its own per row.
     """
 
-    def __init__(self, mean, scale, whitening=None, unwhitening=None, n_context=0):
+    def __init__(self, mean, scale, whitening=None, unwhitening=None, n_context=0,
+                 stretch=None):
         super().__init__()
+        self.stretch = stretch
         as_buffer = lambda a: None if a is None else torch.as_tensor(  # noqa: E731
             np.asarray(a, dtype=np.float64))
         self.register_buffer("mean", as_buffer(mean))
@@ -50,7 +59,7 @@ class InputMap(nn.Module):
         self.log_abs_det = float(log_abs_det)
 
     @classmethod
-    def from_data(cls, X, whiten=False, sample_weight=None, n_context=0):
+    def from_data(cls, X, whiten=False, sample_weight=None, n_context=0, cell_widths=None):
         """The map that standardizes (and with ``whiten``, decorrelates) the rows of ``X``.
 
         Parameters
@@ -62,20 +71,30 @@ class InputMap(nn.Module):
             Positive row weights for the mean, spread and covariance.
         n_context : int, default=0
             The last columns are a context: whitened apart from the others.
+        cell_widths : ndarray of shape (n_features - n_context,), optional
+            The width of each target column's grid cells, 0 where the rows are not
+            spread over cells: the heavy cells among them are widened
+            (:class:`~skjko.CellStretch`).
         """
         X = X.astype(np.float64, copy=False)
         mean, scale = mean_and_scale(X, sample_weight)
-        if not whiten:
-            return cls(mean, scale, n_context=n_context)
         U = (X - mean) / scale
+        stretch = None
+        if cell_widths is not None:
+            n_targets = len(cell_widths)
+            stretch = CellStretch.from_rows(U, cell_widths / scale[:n_targets], sample_weight)
+        if not whiten:
+            return cls(mean, scale, n_context=n_context, stretch=stretch)
+        if stretch is not None:
+            U = stretch(torch.as_tensor(U))[0].numpy()
         # Whitened apart, so the targets' map does not depend on the context's values.
         parts = [zca_whitening(part, sample_weight) for part in
                  np.split(U, [U.shape[1] - n_context], axis=1) if part.shape[1]]
         whitening, unwhitening = (block_diag(*matrices) for matrices in zip(*parts))
-        return cls(mean, scale, whitening, unwhitening, n_context)
+        return cls(mean, scale, whitening, unwhitening, n_context, stretch)
 
     def forward(self, x: torch.Tensor):
-        """Map rows ``x`` to ``u``, with the map's constant log-det.
+        """Map rows ``x`` to ``u``, with the map's log-det.
 
         Parameters
         ----------
@@ -87,12 +106,16 @@ class InputMap(nn.Module):
         u : Tensor of shape (n, d)
             The mapped rows.
         log_det : Tensor of shape (n,)
-            ``log_abs_det``, the same for every row.
+            ``log_abs_det``, plus the stretch's log-slopes where there is one.
         """
         u = (x - self.mean) / self.scale
+        log_det = torch.full((x.shape[0],), self.log_abs_det, dtype=x.dtype, device=x.device)
+        if self.stretch is not None:
+            u, stretch_log_det = self.stretch(u)
+            log_det = log_det + stretch_log_det
         if self.whitening is not None:
             u = u @ self.whitening
-        return u, torch.full((x.shape[0],), self.log_abs_det, dtype=x.dtype, device=x.device)
+        return u, log_det
 
     def inverse(self, u: torch.Tensor) -> torch.Tensor:
         """The rows x with ``forward(x)[0] == u``.
@@ -109,6 +132,8 @@ class InputMap(nn.Module):
         """
         if self.unwhitening is not None:
             u = u @ self.unwhitening
+        if self.stretch is not None:
+            u = self.stretch.inverse(u)
         return u * self.scale + self.mean
 
 

@@ -78,8 +78,7 @@ def run_dataset(name, data_dir, settings, plots):
     print(f"\n## {name}: train {X_train.shape}, test {X_test.shape}", flush=True)
 
     model, snapshots, jko_seconds = fit_jko_with_snapshots(params, X_train)
-    input_map = model.flow_.input_map
-    U_test = input_rows(model, X_test)
+    U_test, input_log_det = input_rows(model, X_test, with_log_det=True)
     subset = np.sort(np.random.default_rng(12345).choice(len(X_test), min(run["n_subset"],
                                                                          len(X_test)),
                                                          replace=False))
@@ -101,8 +100,8 @@ def run_dataset(name, data_dir, settings, plots):
     kept_after_grow = model.n_blocks_ // 2**n_refine_rounds
     for s in stages:
         s["kept"] = s["round"] != "grow" or s["block"] <= kept_after_grow
-    gaussian_nll_subset = float(-(standard_normal_log_prob(torch.tensor(U_test[subset])).mean()
-                                  + input_map.log_abs_det))
+    gaussian_nll_subset = float(-(standard_normal_log_prob(torch.tensor(U_test[subset]))
+                                  + torch.tensor(input_log_det[subset])).mean())
 
     final_scores = model.score_samples(X_test)
     final_nll = float(-final_scores.mean())
@@ -120,7 +119,7 @@ def run_dataset(name, data_dir, settings, plots):
           f"stop {model.stop_reason_}", flush=True)
 
     budget_iterations = budget_factor * model.n_iter_
-    cnf = train_cnf(X_train, X_test[subset], input_map, model.n_blocks_, params,
+    cnf = train_cnf(X_train, X_test[subset], model.flow_.input_map, model.n_blocks_, params,
                     final_subset_nll, budget_iterations, run["cnf_max_seconds"],
                     run["eval_every"])
     cnf["ratio_to_reach"] = (cnf["reached"]["iteration"] / model.n_iter_
