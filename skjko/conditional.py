@@ -43,6 +43,9 @@ verbose, tol, n_iter_no_change
     dequantize : bool, default=True
         Spread the targets y over their grid cells, as for
         :class:`JKOFlowDensity`; the context x stays as it is.
+    widen_heavy_cells : bool, default=True
+        Widen the targets' heavy grid cells inside the input map, as for
+        :class:`JKOFlowDensity`; the context's columns are never widened.
     mixed_precision : bool or 'auto', default='auto'
         As for :class:`JKOFlowDensity`, but 'auto' trains in float32: the
         bfloat16 steps fitted conditional densities less well. True trains in

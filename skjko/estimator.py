@@ -134,6 +134,7 @@ class _JKOFlowBase(BaseEstimator):
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "noise_std": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "dequantize": ["boolean"],
+        "widen_heavy_cells": ["boolean"],
         "early_stopping": [StrOptions({"auto"}), "boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_checks_no_change": [Interval(Integral, 1, None, closed="left")],
@@ -159,7 +160,8 @@ class _JKOFlowBase(BaseEstimator):
                  max_iter=1000, batch_size=1000, learning_rate=5e-3,
                  learning_rate_schedule="cosine", training_divergence="hutchinson",
                  divergence_stages="auto", weight_decay=0.0,
-                 noise_std="auto", dequantize=True, early_stopping="auto",
+                 noise_std="auto", dequantize=True, widen_heavy_cells=True,
+                 early_stopping="auto",
                  validation_fraction=0.1, n_checks_no_change=5, validation_interval=25,
                  n_blocks_no_change=1, n_reparam=0, eta=0.5, n_refine=0, joint_max_iter="auto",
                  whiten=False, warm_start=False, device="auto", n_threads=1,
@@ -183,6 +185,7 @@ class _JKOFlowBase(BaseEstimator):
         self.weight_decay = weight_decay
         self.noise_std = noise_std
         self.dequantize = dequantize
+        self.widen_heavy_cells = widen_heavy_cells
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_checks_no_change = n_checks_no_change
@@ -221,7 +224,8 @@ class _JKOFlowBase(BaseEstimator):
         else:
             steps = self._grid_steps(X, n_context)
             # The heavy cells are widened inside the input map (cell_stretch).
-            input_map = InputMap.from_data(X, self.whiten, weight, n_context, cell_widths=steps)
+            input_map = InputMap.from_data(X, self.whiten, weight, n_context,
+                                           cell_widths=steps if self.widen_heavy_cells else None)
             flow = BlockFlow(input_map=input_map, n_context=n_context)
             history = []
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
@@ -666,15 +670,23 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         a cell is the probability of the grid value, a value many rows repeat (a point
         mass, such as a missing value coded as 0) becomes a cell that carries
         their share, and at a grid point it is the cell's probability over its
-        width. This is how flows are compared on such data. A cell that
-        holds a large share of the rows in a narrow width (a point mass on a
-        grid column) is widened inside the flow's input map, whose exact
-        log-derivative keeps the density that of the spread rows: the blocks
-        then need not build its peak. Continuous
+        width. This is how flows are compared on such data. Continuous
         columns are left alone (one of them with a point mass gets a warning);
         the detected steps are in ``grid_steps_``. False fits the grid values
         as they are, smoothed by ``noise_std`` alone: a density whose peaks on
         the grid points depend on the noise level.
+    widen_heavy_cells : bool, default=True
+        With ``dequantize``, widen each grid cell that holds a large share of
+        the rows in a narrow width (a point mass on a grid column, such as a
+        missing value coded as 0) inside the flow's input map, by a monotone
+        piecewise-linear map of its column (:class:`CellStretch`) whose exact
+        log-derivative keeps the model the density of the spread rows. The
+        blocks then need not build the cell's tall, narrow peak: held-out
+        likelihood improves where such cells are. For anomaly scoring turn it
+        off: a row on a heavy cell then scores its cell's full probability,
+        which ranks rows more by the point masses they sit on than by the rest
+        of their values (the default estimator of
+        :class:`JKOFlowOutlierDetector` turns it off).
     early_stopping : 'auto' or bool, default='auto'
         Hold out ``validation_fraction`` of the rows and use their exact
         log-likelihood to (i) keep each block's best iterate and stop it after

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import skjko.cell_stretch as cell_stretch
+from sklearn.utils._param_validation import InvalidParameterError
 from skjko import JKOFlowDensity
 from skjko.cell_stretch import CellStretch, PiecewiseLinear, heavy_cells, stretch_knots
 from skjko.input_map import InputMap
@@ -83,12 +84,7 @@ def heavy_cell_rows(n, seed):
 def fitted_pair():
     X = heavy_cell_rows(1500, 0)
     stretched = JKOFlowDensity(random_state=0, **FAST).fit(X)
-    density = cell_stretch.HEAVY_CELL_DENSITY
-    try:
-        cell_stretch.HEAVY_CELL_DENSITY = np.inf  # no cell is heavy: the map of before
-        plain = JKOFlowDensity(random_state=0, **FAST).fit(X)
-    finally:
-        cell_stretch.HEAVY_CELL_DENSITY = density
+    plain = JKOFlowDensity(random_state=0, widen_heavy_cells=False, **FAST).fit(X)
     return stretched, plain
 
 
@@ -125,3 +121,9 @@ def test_samples_of_a_stretched_fit_land_in_the_heavy_cell_at_its_share(fitted_p
     assert np.mean(np.abs(draws[:, 0]) < 0.5) == pytest.approx(0.4, abs=0.05)
     Z = stretched.transform(draws[:50])
     np.testing.assert_allclose(stretched.inverse_transform(Z), draws[:50], atol=1e-5)
+
+
+@pytest.mark.parametrize("value", ["yes", 0.5, None])
+def test_bad_widen_heavy_cells_values_are_refused(value):
+    with pytest.raises(InvalidParameterError, match="widen_heavy_cells"):
+        JKOFlowDensity(widen_heavy_cells=value).fit(heavy_cell_rows(50, 0))

@@ -18,6 +18,7 @@ from sklearn.neighbors import KernelDensity, LocalOutlierFactor
 from sklearn.preprocessing import StandardScaler
 
 from skjko import JKOFlowDensity
+from skjko.outlier import DEFAULT_ESTIMATOR_PARAMS
 
 from ..common import load_odds
 
@@ -26,8 +27,8 @@ METHODS = ("skjko", "IsolationForest", "LOF", "GMM(8, full)", "KDE(scott)")
 
 def make_detector(method, seed, jko_params):
     """An unfitted detector whose ``score_samples`` is high for inliers."""
-    if method == "skjko":
-        return JKOFlowDensity(**jko_params, random_state=seed)
+    if method == "skjko":  # as JKOFlowOutlierDetector's default estimator, where not overridden
+        return JKOFlowDensity(**{**DEFAULT_ESTIMATOR_PARAMS, **jko_params}, random_state=seed)
     if method == "IsolationForest":
         return IsolationForest(random_state=seed)
     if method == "LOF":
