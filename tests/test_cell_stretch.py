@@ -1,12 +1,14 @@
 """Heavy grid cells widened inside the input map: the map, its log-det, and the density."""
 
+import pickle
+
 import numpy as np
 import pytest
 import torch
 
 import skjko.cell_stretch as cell_stretch
 from sklearn.utils._param_validation import InvalidParameterError
-from skjko import JKOFlowDensity
+from skjko import JKOFlowConditionalDensity, JKOFlowDensity
 from skjko.cell_stretch import CellStretch, PiecewiseLinear, heavy_cells, stretch_knots
 from skjko.input_map import InputMap
 
@@ -127,3 +129,20 @@ def test_samples_of_a_stretched_fit_land_in_the_heavy_cell_at_its_share(fitted_p
 def test_bad_widen_heavy_cells_values_are_refused(value):
     with pytest.raises(InvalidParameterError, match="widen_heavy_cells"):
         JKOFlowDensity(widen_heavy_cells=value).fit(heavy_cell_rows(50, 0))
+
+
+def test_a_stretched_fit_pickles_with_its_map(fitted_pair):
+    stretched, _ = fitted_pair
+    again = pickle.loads(pickle.dumps(stretched))
+    rows = heavy_cell_rows(50, 5)
+    np.testing.assert_array_equal(again.score_samples(rows), stretched.score_samples(rows))
+
+
+def test_a_conditional_density_widens_heavy_target_cells_only():
+    rng = np.random.default_rng(0)
+    X = np.where(rng.random((600, 1)) < 0.5, 0.0, rng.integers(1, 30, (600, 1)))  # context
+    y = np.where(rng.random(600) < 0.4, 0.0, rng.integers(1, 21, 600)) + (X[:, 0] > 0)
+    model = JKOFlowConditionalDensity(random_state=0, **dict(FAST, max_iter=20, n_blocks=1))
+    model.fit(X, y)
+    assert model.flow_.input_map.stretch.columns == [0]  # y's column; x's is never widened
+    assert np.all(np.isfinite(model.score_samples(X[:20], y[:20])))
