@@ -1,11 +1,11 @@
 """skjko: scikit-learn density estimation with JKO-iFlow normalizing flows."""
 
+from .cell_stretch import CellStretch
 from .conditional import JKOFlowConditionalDensity
 from .divergence import (AutogradTrace, ExactTrace, HutchinsonTrace, SampledStageTrace,
                          divergence_exact, divergence_hutchinson)
 from .estimator import JKOFlowDensity
 from .flow import BlockFlow, standard_normal_log_prob
-from .cell_stretch import CellStretch
 from .input_map import InputMap
 from .ode_block import ODEBlock
 from .outlier import JKOFlowOutlierDetector

@@ -14,14 +14,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from .dequantize import POINT_MASS_FRACTION, POINT_MASS_ROWS
+
 #: A cell is widened when its rows are denser than this per standard deviation of their
 #: column, to the width that brings them down to it: about a standard normal's peak
 #: (0.399), the density the blocks are pushing the rows towards.
 HEAVY_CELL_DENSITY = 0.4
-#: ... and when it holds at least this share of the rows and this many rows: the thresholds
-#: of a point mass (``estimator.ATOM_WARNING_FRACTION`` and ``ATOM_WARNING_ROWS``).
-HEAVY_CELL_FRACTION = 0.05
-HEAVY_CELL_ROWS = 5
 
 
 def piecewise_linear(x, inputs, outputs):
@@ -157,14 +155,14 @@ class CellStretch(nn.Module):
 def heavy_cells(column, step, weight):
     """The cells [lo, lo + step) of a grid ``column`` to widen, and the width each gets.
 
-    A cell is heavy when it holds at least ``HEAVY_CELL_FRACTION`` of the (weighted)
-    rows and ``HEAVY_CELL_ROWS`` rows, and its rows are denser than
+    A cell is heavy when it holds a point mass (at least ``POINT_MASS_FRACTION`` of the
+    weighted rows and ``POINT_MASS_ROWS`` rows) and its rows are denser than
     ``HEAVY_CELL_DENSITY`` per unit; it is widened to share / ``HEAVY_CELL_DENSITY``.
     Returns a list of (lo, step, new width), increasing in lo.
     """
     values, index, counts = np.unique(column, return_inverse=True, return_counts=True)
     shares = np.bincount(index, weights=weight) / weight.sum()
-    heavy = ((shares >= HEAVY_CELL_FRACTION) & (counts >= HEAVY_CELL_ROWS)
+    heavy = ((shares >= POINT_MASS_FRACTION) & (counts >= POINT_MASS_ROWS)
              & (shares > HEAVY_CELL_DENSITY * step))
     return [(v - step / 2, step, share / HEAVY_CELL_DENSITY)
             for v, share in zip(values[heavy], shares[heavy])]

@@ -18,6 +18,11 @@ GRID_MULTIPLE_TOL = 1e-4
 #: were recorded at (float32's ulps, five significant digits), and their cells are too narrow
 #: for a spread to change a density.
 MAX_GRID_CELLS = 2**16
+#: A value held by at least this share of a column's rows, and this many rows, is a point
+#: mass (among a handful of rows, any value is a twentieth): off a grid it gets a warning
+#: at fit, and on a grid its cell may be heavy (``cell_stretch``).
+POINT_MASS_FRACTION = 0.05
+POINT_MASS_ROWS = 5
 
 
 def column_resolutions(X):

@@ -20,7 +20,8 @@ from ._device import resolve_device
 from ._precision import resolve_autocast_dtype
 from ._threads import resolve_n_threads
 from .flow import BlockFlow, targets
-from .dequantize import atom_fractions, column_resolutions, dequantized, grid_steps
+from .dequantize import (POINT_MASS_FRACTION, POINT_MASS_ROWS, atom_fractions,
+                         column_resolutions, dequantized, grid_steps)
 from .input_map import InputMap
 from .fit_plan import FitPlan, JointRound
 from .jko import (GrowthSettings, JKOTrainer, TrainingDivergence, TrainingSettings,
@@ -44,10 +45,6 @@ AUTO_NOISE_FADE_ROWS = 1000
 AUTO_NOISE_FADE_POWER = 3
 #: dequantize=True: each training row enters the blocks as this many spreads over its cells.
 DEQUANTIZE_DRAWS = 4
-#: A continuous column with this share of its rows on one value gets a warning at fit.
-ATOM_WARNING_FRACTION = 0.05
-#: ... and at least this many rows: among a handful of rows, any value is a twentieth.
-ATOM_WARNING_ROWS = 5
 #: movement_tol='auto' without validation data (with it, validation alone stops growth).
 AUTO_MOVEMENT_TOL_UNVALIDATED = 0.01
 #: Parameters renamed in 0.2, each to the name that says what it counts; the old names
@@ -400,11 +397,11 @@ class _JKOFlowBase(BaseEstimator):
         shares = atom_fractions(Y)
         # A share of 1 is a constant column: nothing to spread, and no density to spike.
         spiked = np.flatnonzero((steps == 0) & (shares < 1)
-                                & (shares >= ATOM_WARNING_FRACTION)
-                                & (shares * len(Y) >= ATOM_WARNING_ROWS))
+                                & (shares >= POINT_MASS_FRACTION)
+                                & (shares * len(Y) >= POINT_MASS_ROWS))
         if spiked.size:
             warnings.warn(
-                f"column(s) {spiked.tolist()} hold at least {ATOM_WARNING_FRACTION:.0%} of the "
+                f"column(s) {spiked.tolist()} hold at least {POINT_MASS_FRACTION:.0%} of the "
                 "rows at one value but are not on a grid: a density has no point mass, so "
                 "the fitted density peaks there. Round such a column to its grid, or model "
                 "the value apart (its share of the rows, and a density of the others).",
@@ -682,8 +679,8 @@ class JKOFlowDensity(ClassNamePrefixFeaturesOutMixin, DensityMixin, TransformerM
         piecewise-linear map of its column (:class:`CellStretch`) whose exact
         log-derivative keeps the model the density of the spread rows. The
         blocks then need not build the cell's tall, narrow peak: held-out
-        likelihood improves where such cells are. For anomaly scoring turn it
-        off: a row on a heavy cell then scores its cell's full probability,
+        likelihood improves where such cells are. For anomaly scoring leave it
+        off: with it, a row on a heavy cell scores its cell's full probability,
         which ranks rows more by the point masses they sit on than by the rest
         of their values (the default estimator of
         :class:`JKOFlowOutlierDetector` turns it off).
