@@ -133,15 +133,18 @@ def box_grid(X, n_grid, margin):
     return xs, ys, np.stack(np.meshgrid(xs, ys), axis=-1).reshape(-1, 2)
 
 
-def input_rows(model, X, with_log_det=False):
-    """Rows of ``X`` through a fitted ``JKOFlowDensity``'s input map: what its blocks see
-    (and with ``with_log_det``, the map's log-det of each row)."""
+def input_rows(model, X):
+    """Rows of ``X`` through a fitted ``JKOFlowDensity``'s input map: what its blocks see."""
+    return input_rows_and_log_det(model, X)[0]
+
+
+def input_rows_and_log_det(model, X):
+    """:func:`input_rows` and the input map's log-det of each row, as NumPy arrays."""
     input_map = model.flow_.input_map
     with torch.no_grad():
         U, log_det = input_map(torch.tensor(X, dtype=torch.float64,
                                             device=input_map.mean.device))
-    U = U.cpu().numpy()
-    return (U, log_det.cpu().numpy()) if with_log_det else U
+    return U.cpu().numpy(), log_det.cpu().numpy()
 
 
 def machine_info():

@@ -37,7 +37,7 @@ import torch
 
 from skjko import JKOFlowDensity, standard_normal_log_prob
 
-from ..common import input_rows, load_dataset, pyplot
+from ..common import input_rows_and_log_det, load_dataset, pyplot
 from .peers import flow_log_density, train_cnf
 
 
@@ -78,7 +78,7 @@ def run_dataset(name, data_dir, settings, plots):
     print(f"\n## {name}: train {X_train.shape}, test {X_test.shape}", flush=True)
 
     model, snapshots, jko_seconds = fit_jko_with_snapshots(params, X_train)
-    U_test, input_log_det = input_rows(model, X_test, with_log_det=True)
+    U_test, input_log_det = input_rows_and_log_det(model, X_test)
     subset = np.sort(np.random.default_rng(12345).choice(len(X_test), min(run["n_subset"],
                                                                          len(X_test)),
                                                          replace=False))
